@@ -1,0 +1,2 @@
+//! wasmgate binary.
+fn main() {}

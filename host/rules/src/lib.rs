@@ -1,0 +1,1 @@
+//! Traefik-compatible router rule language.
