@@ -1,2 +1,5 @@
-//! wasmgate binary.
-fn main() {}
+//! The `wasmgate` binary.
+
+fn main() -> std::process::ExitCode {
+    wasmgate::cli::main()
+}

@@ -1,0 +1,46 @@
+//! The command line: `wasmgate run` and `wasmgate check`.
+
+mod check;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A programmable gateway: Traefik-style routing with WebAssembly middlewares.
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway. Without --config it serves the embedded default: entrypoint `web` on
+    /// 127.0.0.1:8080, every request answered by the `whoami@internal` echo service.
+    Run {
+        /// Static configuration file (YAML or TOML), Traefik's `traefik.yml` shape.
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Log filter (overrides `log.level`), e.g. `debug` or `wasmgate=trace`.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Validate static and dynamic configuration files; prints every error found and exits
+    /// non-zero if there is one. A static file's file provider is checked too.
+    Check {
+        /// Files to check (static or dynamic, detected by their top-level keys).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Parses arguments and runs the chosen command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, log_level } => run::run(config, log_level),
+        Command::Check { files } => check::check(&files),
+    }
+}

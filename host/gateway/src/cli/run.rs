@@ -1,0 +1,76 @@
+//! `wasmgate run`.
+
+use crate::gateway::{Gateway, GatewayConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+pub(super) fn run(config: Option<PathBuf>, log_level: Option<String>) -> ExitCode {
+    let cfg = match config {
+        Some(path) => GatewayConfig::from_file(&path),
+        None => GatewayConfig::embedded_default(),
+    };
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wasmgate: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&cfg, log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wasmgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let gateway = match Gateway::start(cfg).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for (name, addr) in gateway.addrs() {
+            tracing::info!(entrypoint = %name, url = %format!("http://{addr}/"), "ready");
+        }
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal received, draining");
+        gateway.shutdown().await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_logging(cfg: &GatewayConfig, cli_level: Option<String>) {
+    let level = cli_level
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .or_else(|| cfg.static_cfg.log.level.clone().map(|l| l.to_lowercase()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.static_cfg.log.format.as_deref() == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

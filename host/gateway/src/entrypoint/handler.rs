@@ -1,0 +1,140 @@
+//! One request through the gateway: route, middlewares, service, access log.
+
+use crate::accesslog::Entry;
+use crate::body::{self, Body};
+use crate::context::{EntryPointInfo, RequestCtx};
+use crate::error::ProxyError;
+use crate::middleware::{Flow, HoldBody, Holds, status};
+use crate::runtime::{Live, RuntimeConfig};
+use http::{Request, Response, StatusCode, Version, header};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use wasmgate_rules::{RequestInfo, request_host, routing_path};
+
+/// What a connection knows about itself.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The entrypoint that accepted it.
+    pub entrypoint: Arc<EntryPointInfo>,
+}
+
+/// Serves one request.
+pub async fn handle(req: Request<Incoming>, conn: &ConnInfo, live: &Live) -> Response<Body> {
+    let started = Instant::now();
+    let config = live.config.load_full();
+    let count = live.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_owned();
+    let mut ctx = RequestCtx {
+        client: conn.client,
+        entrypoint: conn.entrypoint.clone(),
+        tls: false,
+        host,
+        router: None,
+        service: None,
+        upstream: None,
+        started,
+    };
+    let Some(log) = &live.access_log else {
+        return serve(&config, req.map(body::boxed), &mut ctx).await;
+    };
+    let method = req.method().clone();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let version = req.version();
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (referer, user_agent) = (header_str(header::REFERER), header_str(header::USER_AGENT));
+    let resp = serve(&config, req.map(body::boxed), &mut ctx).await;
+    log.log(
+        &Entry {
+            method: &method,
+            uri: &uri,
+            version,
+            status: resp.status(),
+            size: http_body::Body::size_hint(resp.body()).exact(),
+            referer: referer.as_deref(),
+            user_agent: user_agent.as_deref(),
+            count,
+            duration: started.elapsed(),
+        },
+        &ctx,
+    );
+    resp
+}
+
+async fn serve(config: &RuntimeConfig, mut req: Request<Body>, ctx: &mut RequestCtx) -> Response<Body> {
+    if req.version() == Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+        return status(StatusCode::BAD_REQUEST);
+    }
+    let routed = config.entrypoints.get(&ctx.entrypoint.name).and_then(|table| {
+        let host = request_host(&ctx.host);
+        let path = routing_path(req.uri().path());
+        let info = RequestInfo {
+            method: req.method(),
+            host: &host,
+            path: &path,
+            query: req.uri().query(),
+            headers: req.headers(),
+            client_ip: Some(ctx.client_ip()),
+        };
+        table.find(&info).map(|r| r.value.clone())
+    });
+    let Some(router) = routed else {
+        tracing::debug!(entrypoint = %ctx.entrypoint.name, host = %ctx.host, path = %req.uri().path(), "no router matches");
+        return status(ProxyError::NoRoute.status());
+    };
+    ctx.router = Some(router.name.clone());
+    let origin = (!router.chain.is_empty())
+        .then(|| req.headers().get(header::ORIGIN).cloned())
+        .flatten();
+    let mut holds = Holds::default();
+    let mut ran = 0;
+    let mut early = None;
+    for mw in router.chain.iter() {
+        ran += 1;
+        if let Flow::Respond(r) = mw.on_request(&mut req, ctx, &mut holds) {
+            early = Some(r);
+            break;
+        }
+    }
+    let mut resp = match early {
+        Some(r) => r,
+        None => match router.service.call(req, ctx).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    router = %router.name,
+                    service = %ctx.service.as_deref().unwrap_or(router.service.name()),
+                    status = e.status().as_u16(),
+                    error = %e,
+                    "request failed"
+                );
+                status(e.status())
+            }
+        },
+    };
+    for mw in router.chain[..ran].iter().rev() {
+        mw.on_response(origin.as_ref(), &mut resp);
+    }
+    if !holds.0.is_empty() {
+        resp = resp.map(|b| HoldBody::wrap(b, holds));
+    }
+    resp
+}

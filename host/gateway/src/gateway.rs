@@ -1,0 +1,215 @@
+//! A running gateway: entrypoints bound, configuration published, providers watched.
+
+use crate::accesslog::{self, AccessLog};
+use crate::context::{EntryPointInfo, TrustedNets};
+use crate::entrypoint::{EntryPoint, EntryPointSettings};
+use crate::provider::{DynamicSource, ReloadOutcome, Reloader, watch_loop};
+use crate::runtime::{Builder, Live, RuntimeConfig};
+use anyhow::{Context, bail};
+use http::HeaderValue;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wasmgate_config::StaticConfig;
+
+/// Everything a gateway starts from.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The static configuration.
+    pub static_cfg: StaticConfig,
+    /// Where the dynamic configuration comes from.
+    pub dynamic: DynamicSource,
+}
+
+impl GatewayConfig {
+    /// The embedded default: entrypoint `web` on 127.0.0.1:8080 routing everything to
+    /// `whoami@internal`.
+    pub fn embedded_default() -> anyhow::Result<Self> {
+        let (static_cfg, dynamic) = wasmgate_config::embedded_default()
+            .map_err(|e| anyhow::anyhow!("embedded default configuration is invalid: {e}"))?;
+        Ok(GatewayConfig {
+            static_cfg,
+            dynamic: DynamicSource::Fixed(Box::new(dynamic)),
+        })
+    }
+
+    /// Reads a static configuration file; relative provider paths are resolved against the
+    /// file's directory.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let static_cfg = wasmgate_config::load_static(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let dynamic = dynamic_source(&static_cfg, base)?;
+        Ok(GatewayConfig { static_cfg, dynamic })
+    }
+}
+
+fn dynamic_source(static_cfg: &StaticConfig, base: &Path) -> anyhow::Result<DynamicSource> {
+    let resolve = |p: &str| -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() { p } else { base.join(p) }
+    };
+    let file = static_cfg.providers.file.as_ref();
+    Ok(match (file.and_then(|f| f.filename.as_deref()), file.and_then(|f| f.directory.as_deref())) {
+        (Some(_), Some(_)) => bail!("providers.file: set `filename` or `directory`, not both"),
+        (Some(f), None) => DynamicSource::File(resolve(f)),
+        (None, Some(d)) => DynamicSource::Directory(resolve(d)),
+        (None, None) => DynamicSource::Fixed(Box::default()),
+    })
+}
+
+/// A running gateway.
+pub struct Gateway {
+    live: Arc<Live>,
+    reloader: Reloader,
+    addrs: BTreeMap<String, SocketAddr>,
+    stop: watch::Sender<bool>,
+    entrypoints: Vec<JoinHandle<()>>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Binds every entrypoint, publishes the first configuration and starts watching for
+    /// changes. A broken first configuration is logged and the gateway serves nothing (404)
+    /// until a valid one arrives, as Traefik does.
+    pub async fn start(config: GatewayConfig) -> anyhow::Result<Gateway> {
+        let static_cfg = Arc::new(config.static_cfg);
+        let access_log = match &static_cfg.access_log {
+            Some(a) => Some(open_access_log(a)?),
+            None => None,
+        };
+        let live = Live::new(RuntimeConfig::default(), access_log);
+        let server_name = HeaderValue::from_str(&hostname()).unwrap_or(HeaderValue::from_static("wasmgate"));
+        let (stop, stop_rx) = watch::channel(false);
+        let mut bound = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for (name, ep) in &static_cfg.entry_points {
+            let addr = parse_address(&ep.address).with_context(|| format!("entrypoint `{name}`"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("entrypoint `{name}`: cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            let trusted = TrustedNets::parse(&ep.forwarded_headers.trusted_ips, ep.forwarded_headers.insecure)
+                .map_err(|e| anyhow::anyhow!("entrypoint `{name}`: forwardedHeaders.trustedIPs: {e}"))?;
+            let timeouts = &ep.transport.responding_timeouts;
+            let life = &ep.transport.life_cycle;
+            let settings = EntryPointSettings {
+                read_timeout: timeouts.read_timeout.to_std_nonzero(),
+                idle_timeout: timeouts.idle_timeout.to_std_nonzero(),
+                accept_grace: life.request_accept_grace_timeout.to_std().unwrap_or_default(),
+                grace: life.grace_time_out.to_std().unwrap_or_default(),
+                max_concurrent_streams: ep.http2.max_concurrent_streams.unwrap_or(250),
+            };
+            tracing::info!(entrypoint = %name, address = %local, "listening");
+            addrs.insert(name.clone(), local);
+            bound.push(EntryPoint {
+                info: Arc::new(EntryPointInfo {
+                    name: name.clone(),
+                    port: local.port(),
+                    trusted,
+                    server_name: server_name.clone(),
+                }),
+                settings,
+                listener,
+            });
+        }
+        let builder = Builder::new(static_cfg.entry_points.keys().cloned().collect());
+        let reloader = Reloader::new(builder, config.dynamic.clone(), static_cfg.clone(), live.clone());
+        if let Err(e) = reloader.reload().await {
+            tracing::error!("starting without routes until the configuration is fixed: {e}");
+        }
+        let entrypoints = bound
+            .into_iter()
+            .map(|ep| tokio::spawn(ep.serve(live.clone(), stop_rx.clone())))
+            .collect();
+        let watch_enabled = static_cfg.providers.file.as_ref().is_none_or(|f| f.watch);
+        let throttle = static_cfg.providers.providers_throttle_duration.to_std().unwrap_or_default();
+        let watcher = watch_enabled.then(|| tokio::spawn(watch_loop(reloader.clone(), config.dynamic, throttle)));
+        Ok(Gateway {
+            live,
+            reloader,
+            addrs,
+            stop,
+            entrypoints,
+            watcher,
+        })
+    }
+
+    /// The address an entrypoint is bound to.
+    pub fn addr(&self, entrypoint: &str) -> Option<SocketAddr> {
+        self.addrs.get(entrypoint).copied()
+    }
+
+    /// Every entrypoint's bound address.
+    pub fn addrs(&self) -> &BTreeMap<String, SocketAddr> {
+        &self.addrs
+    }
+
+    /// The generation of the configuration being served (0 before the first one).
+    pub fn generation(&self) -> u64 {
+        self.live.config.load().generation
+    }
+
+    /// Reloads the dynamic configuration now.
+    pub async fn reload(&self) -> Result<ReloadOutcome, String> {
+        self.reloader.reload().await
+    }
+
+    /// Stops accepting (after each entrypoint's accept grace), lets in-flight requests finish
+    /// within the grace period, and returns when every entrypoint is done.
+    pub async fn shutdown(self) {
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+        let _ = self.stop.send(true);
+        for ep in self.entrypoints {
+            let _ = ep.await;
+        }
+    }
+}
+
+fn open_access_log(cfg: &wasmgate_config::AccessLog) -> anyhow::Result<AccessLog> {
+    let format = match cfg.format.as_deref() {
+        None | Some("common") => accesslog::Format::Common,
+        Some("json") => accesslog::Format::Json,
+        Some(other) => bail!("accessLog.format: `{other}` is not `common` or `json`"),
+    };
+    let target = match cfg.file_path.as_deref() {
+        None | Some("") => accesslog::Target::Stdout,
+        Some(p) => accesslog::Target::File(PathBuf::from(p)),
+    };
+    AccessLog::open(format, target.clone()).with_context(|| format!("accessLog: cannot open {target:?}"))
+}
+
+/// Parses Traefik's entrypoint address: `host:port`, `:port`, with an optional `/tcp` suffix.
+pub fn parse_address(address: &str) -> anyhow::Result<SocketAddr> {
+    let (addr, proto) = address.rsplit_once('/').unwrap_or((address, "tcp"));
+    if proto.eq_ignore_ascii_case("udp") {
+        bail!("address `{address}`: UDP entrypoints are not supported yet");
+    }
+    if !proto.eq_ignore_ascii_case("tcp") {
+        bail!("address `{address}`: unknown protocol `{proto}` (expected tcp or udp)");
+    }
+    let addr = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() };
+    if let Ok(a) = addr.parse() {
+        return Ok(a);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()
+        .and_then(|mut a| a.next())
+        .with_context(|| format!("address `{address}` is not host:port"))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "wasmgate".to_owned())
+}
+
+/// Default wait between a stop signal and the end of the process, for callers without config.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);

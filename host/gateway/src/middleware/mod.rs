@@ -1,0 +1,136 @@
+//! Built-in middlewares and the chain a router runs between matching and its service.
+//!
+//! A middleware has two phases, as in Pingora: `on_request` may change the request or answer
+//! it; `on_response` may change the response. A router's chain is flattened at build time
+//! (`chain` middlewares disappear), so the request path walks one slice.
+
+pub mod headers;
+pub mod limits;
+pub mod path;
+pub mod build;
+pub mod redirect;
+
+use crate::body::{self, Body};
+use crate::context::RequestCtx;
+use http::{Request, Response, StatusCode};
+use std::sync::Arc;
+
+pub use headers::HeadersRt;
+pub use limits::{InFlightGuard, InFlightReq, IpAllowList, RateLimit};
+pub use path::PathRewrite;
+pub use redirect::Redirect;
+
+/// What a middleware decided about a request.
+pub enum Flow {
+    /// Go on to the next middleware, then the service.
+    Continue,
+    /// Answer the client with this response; the service is not called.
+    Respond(Response<Body>),
+}
+
+/// Holds resources (in-flight slots) for as long as a request is being served.
+#[derive(Default)]
+pub struct Holds(pub Vec<InFlightGuard>);
+
+/// A built middleware.
+#[derive(Debug)]
+pub enum MiddlewareRt {
+    /// Path rewrites: addPrefix, stripPrefix(Regex), replacePath(Regex).
+    Path(PathRewrite),
+    /// redirectScheme and redirectRegex.
+    Redirect(Redirect),
+    /// headers.
+    Headers(HeadersRt),
+    /// ipAllowList.
+    IpAllowList(IpAllowList),
+    /// inFlightReq.
+    InFlightReq(InFlightReq),
+    /// rateLimit.
+    RateLimit(RateLimit),
+}
+
+impl MiddlewareRt {
+    /// The request phase.
+    pub fn on_request(
+        &self,
+        req: &mut Request<Body>,
+        ctx: &mut RequestCtx,
+        holds: &mut Holds,
+    ) -> Flow {
+        match self {
+            MiddlewareRt::Path(p) => {
+                p.apply(req);
+                Flow::Continue
+            }
+            MiddlewareRt::Redirect(r) => r.on_request(req, ctx),
+            MiddlewareRt::Headers(h) => h.on_request(req),
+            MiddlewareRt::IpAllowList(a) => a.on_request(req, ctx),
+            MiddlewareRt::InFlightReq(f) => match f.acquire(req, ctx) {
+                Some(guard) => {
+                    holds.0.push(guard);
+                    Flow::Continue
+                }
+                None => Flow::Respond(status(StatusCode::SERVICE_UNAVAILABLE)),
+            },
+            MiddlewareRt::RateLimit(r) => r.on_request(req, ctx),
+        }
+    }
+
+    /// The response phase.
+    pub fn on_response(&self, req_origin: Option<&http::HeaderValue>, resp: &mut Response<Body>) {
+        if let MiddlewareRt::Headers(h) = self {
+            h.on_response(req_origin, resp);
+        }
+    }
+}
+
+/// A router's flattened middleware list.
+pub type Chain = Arc<[Arc<MiddlewareRt>]>;
+
+/// A response with `status` and its reason as a text body.
+pub fn status(status: StatusCode) -> Response<Body> {
+    let text = status.canonical_reason().unwrap_or("error");
+    let mut resp = Response::new(body::full(format!("{} {text}\n", status.as_u16())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request's [`Holds`] until it is finished or dropped.
+    pub struct HoldBody {
+        #[pin]
+        inner: Body,
+        holds: Holds,
+    }
+}
+
+impl HoldBody {
+    /// Attaches `holds` to `inner`.
+    pub fn wrap(inner: Body, holds: Holds) -> Body {
+        Body::new(HoldBody { inner, holds })
+    }
+}
+
+impl http_body::Body for HoldBody {
+    type Data = bytes::Bytes;
+    type Error = crate::body::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

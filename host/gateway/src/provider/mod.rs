@@ -1,0 +1,7 @@
+//! Providers of dynamic configuration and the reload loop that applies them.
+
+pub mod file;
+pub mod reload;
+
+pub use file::DynamicSource;
+pub use reload::{ReloadOutcome, Reloader, watch_loop};

@@ -1,0 +1,147 @@
+//! Applying a new dynamic configuration: load, validate, build off the request path, publish.
+
+use super::DynamicSource;
+use crate::runtime::{Builder, Live};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmgate_config::StaticConfig;
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new configuration was published.
+    Published {
+        /// Its generation number.
+        generation: u64,
+        /// Time spent loading, validating and building it.
+        took: Duration,
+    },
+    /// The configuration had not changed; nothing was published.
+    Unchanged,
+}
+
+struct State {
+    builder: Builder,
+    source: DynamicSource,
+    static_cfg: Arc<StaticConfig>,
+}
+
+/// Rebuilds and publishes the configuration. One reload runs at a time; requests never wait
+/// for it.
+#[derive(Clone)]
+pub struct Reloader {
+    state: Arc<tokio::sync::Mutex<Option<State>>>,
+    live: Arc<Live>,
+}
+
+impl Reloader {
+    /// A reloader publishing into `live`.
+    pub fn new(builder: Builder, source: DynamicSource, static_cfg: Arc<StaticConfig>, live: Arc<Live>) -> Self {
+        Reloader {
+            state: Arc::new(tokio::sync::Mutex::new(Some(State {
+                builder,
+                source,
+                static_cfg,
+            }))),
+            live,
+        }
+    }
+
+    /// Loads, validates, builds and publishes. On error the current configuration stays, and
+    /// the returned text lists every problem with its location.
+    pub async fn reload(&self) -> Result<ReloadOutcome, String> {
+        let mut guard = self.state.lock().await;
+        let Some(mut state) = guard.take() else {
+            return Err("a previous reload panicked".to_owned());
+        };
+        let generation = self.live.config.load().generation + 1;
+        let (state, result) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let result = build(&mut state, generation).map(|built| (built, started.elapsed()));
+            (state, result)
+        })
+        .await
+        .map_err(|e| format!("reload task failed: {e}"))?;
+        *guard = Some(state);
+        let source = guard.as_ref().map(|s| s.source.describe()).unwrap_or_default();
+        match result {
+            Ok((Some(runtime), took)) => {
+                let routers: usize = runtime.entrypoints.values().map(|t| t.len()).sum();
+                self.live.config.store(Arc::new(runtime));
+                tracing::info!(%source, generation, routers, build_ms = took.as_secs_f64() * 1e3, "configuration published");
+                Ok(ReloadOutcome::Published { generation, took })
+            }
+            Ok((None, _)) => {
+                tracing::debug!(%source, "configuration unchanged");
+                Ok(ReloadOutcome::Unchanged)
+            }
+            Err(errors) => {
+                tracing::error!(%source, "configuration rejected, the previous one keeps serving:\n{errors}");
+                Err(errors)
+            }
+        }
+    }
+}
+
+fn build(state: &mut State, generation: u64) -> Result<Option<crate::runtime::RuntimeConfig>, String> {
+    let dynamic = state.source.load().map_err(|e| e.to_string())?;
+    if state.builder.is_current(&dynamic) {
+        return Ok(None);
+    }
+    let errors = wasmgate_config::validate(Some(&state.static_cfg), &dynamic);
+    if !errors.is_empty() {
+        return Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+    }
+    state
+        .builder
+        .build(&dynamic, generation)
+        .map(Some)
+        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+}
+
+/// Watches the source and SIGHUP, and reloads after each burst of changes.
+///
+/// Changes are debounced (a burst of writes becomes one reload) and reloads are spaced by at
+/// least `throttle`.
+pub async fn watch_loop(reloader: Reloader, source: DynamicSource, throttle: Duration) {
+    let watcher = match source.watch() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(source = %source.describe(), error = %e, "cannot watch configuration; reload with SIGHUP");
+            None
+        }
+    };
+    let (_watcher, mut changes) = match watcher {
+        Some((w, rx)) => (Some(w), Some(rx)),
+        None => (None, None),
+    };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let changed = async {
+            match changes.as_mut() {
+                Some(rx) => rx.recv().await.is_some(),
+                None => std::future::pending().await,
+            }
+        };
+        let hangup = async {
+            match hup.as_mut() {
+                Some(s) => s.recv().await.is_some(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            alive = changed => if !alive { return },
+            _ = hangup => tracing::info!("SIGHUP: reloading configuration"),
+        }
+        // Debounce: wait until the files have been quiet for a moment.
+        if let Some(rx) = changes.as_mut() {
+            while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {}
+        }
+        let started = Instant::now();
+        let _ = reloader.reload().await;
+        let wait = throttle.saturating_sub(started.elapsed());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}

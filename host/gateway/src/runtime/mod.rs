@@ -1,0 +1,54 @@
+//! The live state: what a request reads, built from a dynamic configuration.
+
+pub mod build;
+
+use crate::middleware::Chain;
+use crate::service::ServiceRt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmgate_rules::RouteTable;
+
+pub use build::{BuildError, Builder};
+
+/// A router, ready to serve.
+#[derive(Debug)]
+pub struct RouterRt {
+    /// The router's name.
+    pub name: Arc<str>,
+    /// Its middlewares, flattened.
+    pub chain: Chain,
+    /// Its service.
+    pub service: Arc<ServiceRt>,
+}
+
+/// One published configuration. Requests take an `Arc` of it when they start and keep it to
+/// the end, so a request never sees half of one configuration and half of another.
+#[derive(Debug, Default)]
+pub struct RuntimeConfig {
+    /// The routers of each entrypoint, ordered by priority.
+    pub entrypoints: HashMap<String, RouteTable<Arc<RouterRt>>>,
+    /// Counts published configurations, starting at 1.
+    pub generation: u64,
+}
+
+/// The state shared by every entrypoint: the published configuration and request-wide services.
+#[derive(Debug)]
+pub struct Live {
+    /// The configuration requests read; replaced whole on reload.
+    pub config: arc_swap::ArcSwap<RuntimeConfig>,
+    /// Where access-log lines go, if anywhere.
+    pub access_log: Option<crate::accesslog::AccessLog>,
+    /// Requests served since start.
+    pub requests: std::sync::atomic::AtomicU64,
+}
+
+impl Live {
+    /// Live state serving `config`.
+    pub fn new(config: RuntimeConfig, access_log: Option<crate::accesslog::AccessLog>) -> Arc<Self> {
+        Arc::new(Live {
+            config: arc_swap::ArcSwap::from_pointee(config),
+            access_log,
+            requests: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+}
