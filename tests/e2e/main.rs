@@ -1,1 +1,10 @@
-//! End-to-end tests.
+//! End-to-end tests: the real gateway on port 0, real backends, real clients.
+
+mod cli;
+mod errors;
+mod proxying;
+mod reload;
+mod routing;
+mod services;
+mod support;
+mod timeouts;

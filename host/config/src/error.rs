@@ -159,3 +159,38 @@ impl<'a> IntoIterator for &'a ConfigErrors {
         self.0.iter()
     }
 }
+
+/// A problem at a key path, before it is located in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Issue {
+    pub(crate) path: crate::locate::KeyPath,
+    pub(crate) message: String,
+    pub(crate) suggestion: Option<String>,
+}
+
+impl Issue {
+    pub(crate) fn new(path: crate::locate::KeyPath, message: impl Into<String>) -> Self {
+        Issue {
+            path,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    pub(crate) fn suggest(mut self, suggestion: Option<&str>) -> Self {
+        self.suggestion = suggestion.map(str::to_string);
+        self
+    }
+
+    /// The error without location.
+    pub(crate) fn unlocated(self) -> ConfigError {
+        ConfigError {
+            file: None,
+            line: None,
+            column: None,
+            key_path: self.path.to_string(),
+            message: self.message,
+            suggestion: self.suggestion,
+        }
+    }
+}

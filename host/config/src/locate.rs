@@ -109,6 +109,11 @@ impl LocationIndex {
         }
     }
 
+    /// True when `path` itself (not just an ancestor) is in the index.
+    pub(crate) fn has(&self, path: &KeyPath) -> bool {
+        self.entries.contains_key(&path.0) || self.locate_folded(&path.0).is_some()
+    }
+
     fn locate_folded(&self, segs: &[Seg]) -> Option<Pos> {
         self.entries
             .iter()

@@ -179,7 +179,7 @@ fn group(chars: &[char], at: usize, out: &mut String) -> Result<usize, String> {
         match c {
             'i' | 'm' | 's' | 'U' | '-' => i += 1,
             ')' | ':' => {
-                if i == at + 2 {
+                if i == at + 2 && c == ')' {
                     return Err("missing flags in (?...)".into());
                 }
                 out.extend(&chars[at..=i]);

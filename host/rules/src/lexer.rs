@@ -21,6 +21,8 @@ pub(crate) enum Tok<'a> {
     Or,
     Not,
     Eof,
+    /// A lexical error; tokenizing stopped here.
+    Bad(Box<RuleError>),
 }
 
 impl Tok<'_> {
@@ -36,14 +38,27 @@ impl Tok<'_> {
             Tok::Or => "`||`".into(),
             Tok::Not => "`!`".into(),
             Tok::Eof => "end of rule".into(),
+            Tok::Bad(e) => e.to_string(),
         }
     }
 }
 
-/// Splits `src` into tokens, ending with [`Tok::Eof`].
-pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
-    let bytes = src.as_bytes();
+/// Splits `src` into tokens, ending with [`Tok::Eof`], or with [`Tok::Bad`]
+/// at the first lexical error (so that the parser reports whichever
+/// problem comes first in the rule).
+pub(crate) fn tokenize(src: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
+    if let Err((offset, e)) = scan(src, &mut out) {
+        out.push(Token {
+            kind: Tok::Bad(Box::new(e)),
+            offset,
+        });
+    }
+    out
+}
+
+fn scan<'a>(src: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), (usize, RuleError)> {
+    let bytes = src.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -72,7 +87,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
             b'&' | b'|' => {
                 if bytes.get(i + 1) != Some(&c) {
                     let op = if c == b'&' { "`&&`" } else { "`||`" };
-                    return Err(RuleError::Unexpected {
+                    return Err((i, RuleError::Unexpected {
                         column: column(src, i),
                         expected: if c == b'&' {
                             "`&&` (single `&` is not an operator)"
@@ -80,18 +95,18 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
                             "`||` (single `|` is not an operator)"
                         },
                         found: format!("`{}` instead of {op}", c as char),
-                    });
+                    }));
                 }
                 i += 2;
                 if c == b'&' { Tok::And } else { Tok::Or }
             }
             b'`' => {
-                let (s, next) = raw_string(src, i)?;
+                let (s, next) = raw_string(src, i).map_err(|e| (start, e))?;
                 i = next;
                 Tok::Str(s)
             }
             b'"' => {
-                let (s, next) = quoted_string(src, i)?;
+                let (s, next) = quoted_string(src, i).map_err(|e| (start, e))?;
                 i = next;
                 Tok::Str(s)
             }
@@ -111,11 +126,11 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
                     } else {
                         format!("`{ch}`")
                     };
-                    return Err(RuleError::Unexpected {
+                    return Err((i, RuleError::Unexpected {
                         column: column(src, i),
                         expected: "a matcher, `(`, `)`, `!`, `&&`, `||` or a quoted string",
                         found,
-                    });
+                    }));
                 }
             }
         };
@@ -128,7 +143,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, RuleError> {
         kind: Tok::Eof,
         offset: src.len(),
     });
-    Ok(out)
+    Ok(())
 }
 
 /// A backtick string: no escapes, carriage returns dropped (as in Go).
@@ -237,7 +252,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<Tok<'_>> {
-        tokenize(src).unwrap().into_iter().map(|t| t.kind).collect()
+        tokenize(src).into_iter().map(|t| t.kind).collect()
     }
 
     #[test]
@@ -272,24 +287,31 @@ mod tests {
         assert_eq!(kinds("`a\\d\r`")[0], Tok::Str("a\\d".into()));
     }
 
+    fn lex_err(src: &str) -> RuleError {
+        match tokenize(src).pop().map(|t| t.kind) {
+            Some(Tok::Bad(e)) => *e,
+            other => panic!("no error: {other:?}"),
+        }
+    }
+
     #[test]
     fn errors() {
         assert!(matches!(
-            tokenize("Host(`a)"),
-            Err(RuleError::UnterminatedString { column: 6, .. })
+            lex_err("Host(`a)"),
+            RuleError::UnterminatedString { column: 6, .. }
         ));
         assert!(matches!(
-            tokenize(r#"Host("\q")"#),
-            Err(RuleError::InvalidEscape { column: 7, .. })
+            lex_err(r#"Host("\q")"#),
+            RuleError::InvalidEscape { column: 7, .. }
         ));
         assert!(matches!(
-            tokenize("a & b"),
-            Err(RuleError::Unexpected { column: 3, .. })
+            lex_err("a & b"),
+            RuleError::Unexpected { column: 3, .. }
         ));
         assert!(matches!(
-            tokenize("Host('a')"),
-            Err(RuleError::Unexpected { column: 6, .. })
+            lex_err("Host('a')"),
+            RuleError::Unexpected { column: 6, .. }
         ));
-        assert!(tokenize(r#""\xff""#).is_err());
+        assert!(matches!(lex_err(r#""\xff""#), RuleError::InvalidEscape { .. }));
     }
 }

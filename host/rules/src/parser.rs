@@ -49,7 +49,7 @@ pub fn parse_expr(rule: &str) -> Result<Expr, RuleError> {
     if rule.trim().is_empty() {
         return Err(RuleError::Empty);
     }
-    let tokens = tokenize(rule)?;
+    let tokens = tokenize(rule);
     let mut p = Parser {
         src: rule,
         tokens,
@@ -86,6 +86,9 @@ impl<'a> Parser<'a> {
 
     fn unexpected(&self, expected: &'static str) -> RuleError {
         let t = self.peek();
+        if let Tok::Bad(e) = &t.kind {
+            return (**e).clone();
+        }
         RuleError::Unexpected {
             column: column(self.src, t.offset),
             expected,
