@@ -62,11 +62,6 @@ impl TestGateway {
         self.gateway.addr("web").expect("entrypoint web")
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr())
-    }
-
     /// An HTTP/1.1 client that connects to the gateway whatever host a URL names.
     pub fn client(&self) -> HttpClient {
         wasmgate_test_harness::http1_client_via(self.addr())

@@ -2,8 +2,9 @@
 
 /// The candidate closest to `input`, if any is close enough to be a plausible typo.
 ///
-/// A case-insensitive match always wins; otherwise the best Jaro-Winkler similarity of at
-/// least 0.84, or a Damerau-Levenshtein distance of at most a third of the length.
+/// A case-insensitive match always wins; otherwise candidates within a Damerau-Levenshtein
+/// distance of a third of the length, or with a Jaro-Winkler similarity of at least 0.9 and
+/// at most half the characters different, ranked by similarity.
 pub(crate) fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
@@ -19,7 +20,8 @@ where
         let distance = strsim::damerau_levenshtein(&lower, &cand_lower);
         let max_len = lower.chars().count().max(cand_lower.chars().count());
         let close_edit = distance <= (max_len / 3).max(1);
-        if jw < 0.84 && !close_edit {
+        let similar = jw >= 0.9 && distance * 2 <= max_len;
+        if !close_edit && !similar {
             continue;
         }
         let score = jw + if close_edit { 0.1 } else { 0.0 };
@@ -43,5 +45,7 @@ mod tests {
         assert_eq!(closest("servce", keys), Some("service"));
         assert_eq!(closest("completelyDifferent", keys), None);
         assert_eq!(closest("x", keys), None);
+        assert_eq!(closest("websecure", ["web", "api"]), None);
+        assert_eq!(closest("loadBalancr", ["loadBalancer", "weighted"]), Some("loadBalancer"));
     }
 }

@@ -29,11 +29,9 @@ impl GatewayConfig {
     /// The embedded default: entrypoint `web` on 127.0.0.1:8080 routing everything to
     /// `whoami@internal`.
     pub fn embedded_default() -> anyhow::Result<Self> {
-        let (static_cfg, dynamic) = wasmgate_config::embedded_default()
-            .map_err(|e| anyhow::anyhow!("embedded default configuration is invalid: {e}"))?;
         Ok(GatewayConfig {
-            static_cfg,
-            dynamic: DynamicSource::Fixed(Box::new(dynamic)),
+            static_cfg: wasmgate_config::default_static(),
+            dynamic: DynamicSource::Fixed(Box::new(wasmgate_config::default_dynamic())),
         })
     }
 
@@ -101,7 +99,7 @@ impl Gateway {
                 idle_timeout: timeouts.idle_timeout.to_std_nonzero(),
                 accept_grace: life.request_accept_grace_timeout.to_std().unwrap_or_default(),
                 grace: life.grace_time_out.to_std().unwrap_or_default(),
-                max_concurrent_streams: ep.http2.max_concurrent_streams.unwrap_or(250),
+                max_concurrent_streams: ep.http2.max_concurrent_streams,
             };
             tracing::info!(entrypoint = %name, address = %local, "listening");
             addrs.insert(name.clone(), local);

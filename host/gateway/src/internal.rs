@@ -41,14 +41,13 @@ pub fn whoami<B>(req: &Request<B>, ctx: &RequestCtx) -> Response<Body> {
         ("application/json", v.to_string())
     } else {
         let mut s = format!(
-            "Hostname: {hostname}\nRemoteAddr: {}\nEntryPoint: {}\nRouter: {}\n{} {} {:?}\nHost: {}\n",
+            "Hostname: {hostname}\nRemoteAddr: {}\nEntryPoint: {}\nRouter: {}\n{} {} {:?}\n",
             ctx.client,
             ctx.entrypoint.name,
             ctx.router.as_deref().unwrap_or("-"),
             req.method(),
             req.uri().path_and_query().map_or("/", |p| p.as_str()),
             req.version(),
-            ctx.host,
         );
         for (name, value) in req.headers() {
             s.push_str(name.as_str());

@@ -28,7 +28,9 @@ pub enum RuleError {
         quote: char,
     },
     /// A bad escape sequence inside a double-quoted string.
-    #[error("at column {column}: invalid escape {sequence:?} in double-quoted string (use a backtick string to avoid escapes)")]
+    #[error(
+        "at column {column}: invalid escape {sequence:?} in double-quoted string (use a backtick string to avoid escapes)"
+    )]
     InvalidEscape {
         /// 1-based character column of the backslash.
         column: usize,
@@ -66,7 +68,7 @@ pub enum RuleError {
         got: usize,
     },
     /// A matcher called with no arguments or with an empty string argument.
-    #[error("at column {column}: {matcher} needs non-empty arguments")]
+    #[error("at column {column}: {matcher} needs at least one argument, and no empty argument")]
     EmptyArgument {
         /// 1-based character column of the matcher name.
         column: usize,

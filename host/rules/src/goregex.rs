@@ -281,7 +281,9 @@ fn escape(chars: &[char], at: usize, out: &mut String, in_class: bool) -> Result
         '0'..='7' => {
             let followed_by_octal = chars.get(next).is_some_and(|d| ('0'..='7').contains(d));
             if c != '0' && !followed_by_octal {
-                return Err(format!("invalid escape \\{c} (backreferences are not supported)"));
+                return Err(format!(
+                    "invalid escape \\{c} (backreferences are not supported)"
+                ));
             }
             let mut value = c as u32 - '0' as u32;
             for _ in 0..2 {
@@ -386,7 +388,10 @@ mod tests {
 
     #[test]
     fn braces_that_are_not_repeats_are_literal() {
-        assert_eq!(translate("/{path:(css|js)}").unwrap(), r"/\{path:(css|js)\}");
+        assert_eq!(
+            translate("/{path:(css|js)}").unwrap(),
+            r"/\{path:(css|js)\}"
+        );
         assert!(m("/{path:(css|js)}", "/{path:css}/"));
         assert!(!m("/{path:(css|js)}", "/css"));
         assert!(m("http{secure:s?}", "http{secure:}"));

@@ -126,21 +126,21 @@ fn decode_path(raw: &str, non_ascii: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
                 b.get(i + 1).copied().and_then(hex),
                 b.get(i + 2).copied().and_then(hex),
-            ) {
-                let v = h * 16 + l;
-                if reserved(v) || (!non_ascii && v >= 0x80) {
-                    out.push(b'%');
-                    out.extend_from_slice(format!("{v:02X}").as_bytes());
-                } else {
-                    out.push(v);
-                }
-                i += 3;
-                continue;
+            )
+        {
+            let v = h * 16 + l;
+            if reserved(v) || (!non_ascii && v >= 0x80) {
+                out.push(b'%');
+                out.extend_from_slice(format!("{v:02X}").as_bytes());
+            } else {
+                out.push(v);
             }
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -207,10 +207,12 @@ impl HostPattern {
                 None => false,
             },
             HostPattern::AnyLabels(suffix) => {
-                host.len() > suffix.len() + 1
-                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                    && !host.starts_with('.')
+                // Bytes, not `str` slicing: the host may hold non-ASCII.
+                let (h, s) = (host.as_bytes(), suffix.as_bytes());
+                h.len() > s.len() + 1
+                    && h[h.len() - s.len() - 1] == b'.'
+                    && h[h.len() - s.len()..].eq_ignore_ascii_case(s)
+                    && h[0] != b'.'
             }
         }
     }
@@ -249,7 +251,10 @@ mod tests {
         assert_eq!(routing_path("/foo%20bar"), "/foo bar");
         assert_eq!(routing_path("/foo%2Fbar"), "/foo%2Fbar");
         assert_eq!(routing_path("/foo%2fbar"), "/foo%2Fbar");
-        assert_eq!(routing_path("/foo%20bar%2Fbaz%23qux"), "/foo bar%2Fbaz%23qux");
+        assert_eq!(
+            routing_path("/foo%20bar%2Fbaz%23qux"),
+            "/foo bar%2Fbaz%23qux"
+        );
         assert_eq!(routing_path("/%7Bpath:css%7D"), "/{path:css}");
         assert_eq!(routing_path("/%C3%A9"), "/é");
         assert_eq!(routing_path("/%FF%20"), "/%FF ");
@@ -270,6 +275,8 @@ mod tests {
         assert!(p("**.example.com").matches("a.b.example.com"));
         assert!(!p("**.example.com").matches("example.com"));
         assert!(!p("**.example.com").matches("aexample.com"));
+        assert!(!p("**.b.c").matches("éééééé"));
+        assert!(!p("*.b.c").matches("é.é"));
         assert!(p("*").matches("localhost"));
         assert!(!p("*").matches(""));
         assert!(HostPattern::parse("a.*.com", true).is_err());

@@ -22,9 +22,9 @@ pub(crate) fn parse_range(s: &str) -> Result<(IpAddr, u8), String> {
         }
         None => (s, None),
     };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| "expected an IP address (10.0.0.1) or a CIDR range (10.0.0.0/8)".to_string())?;
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        "expected an IP address (10.0.0.1) or a CIDR range (10.0.0.0/8)".to_string()
+    })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len = len.unwrap_or(max);
     if len > max {

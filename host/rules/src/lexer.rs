@@ -87,15 +87,18 @@ fn scan<'a>(src: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), (usize, RuleEr
             b'&' | b'|' => {
                 if bytes.get(i + 1) != Some(&c) {
                     let op = if c == b'&' { "`&&`" } else { "`||`" };
-                    return Err((i, RuleError::Unexpected {
-                        column: column(src, i),
-                        expected: if c == b'&' {
-                            "`&&` (single `&` is not an operator)"
-                        } else {
-                            "`||` (single `|` is not an operator)"
+                    return Err((
+                        i,
+                        RuleError::Unexpected {
+                            column: column(src, i),
+                            expected: if c == b'&' {
+                                "`&&` (single `&` is not an operator)"
+                            } else {
+                                "`||` (single `|` is not an operator)"
+                            },
+                            found: format!("`{}` instead of {op}", c as char),
                         },
-                        found: format!("`{}` instead of {op}", c as char),
-                    }));
+                    ));
                 }
                 i += 2;
                 if c == b'&' { Tok::And } else { Tok::Or }
@@ -126,11 +129,14 @@ fn scan<'a>(src: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), (usize, RuleEr
                     } else {
                         format!("`{ch}`")
                     };
-                    return Err((i, RuleError::Unexpected {
-                        column: column(src, i),
-                        expected: "a matcher, `(`, `)`, `!`, `&&`, `||` or a quoted string",
-                        found,
-                    }));
+                    return Err((
+                        i,
+                        RuleError::Unexpected {
+                            column: column(src, i),
+                            expected: "a matcher, `(`, `)`, `!`, `&&`, `||` or a quoted string",
+                            found,
+                        },
+                    ));
                 }
             }
         };
@@ -312,6 +318,9 @@ mod tests {
             lex_err("Host('a')"),
             RuleError::Unexpected { column: 6, .. }
         ));
-        assert!(matches!(lex_err(r#""\xff""#), RuleError::InvalidEscape { .. }));
+        assert!(matches!(
+            lex_err(r#""\xff""#),
+            RuleError::InvalidEscape { .. }
+        ));
     }
 }

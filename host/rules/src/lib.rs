@@ -25,14 +25,15 @@ mod error;
 mod goregex;
 mod host;
 mod http;
+mod index;
 mod ip;
 mod lexer;
 mod parser;
 mod query;
 mod rule;
 mod table;
-// mod tcp;
-// mod tcp_table;
+mod tcp;
+mod tcp_table;
 mod template;
 mod tree;
 mod v2;
@@ -46,8 +47,8 @@ pub use host::{request_host, request_host_of, routing_path};
 pub use parser::{Call, Expr, parse_expr};
 pub use rule::{HttpRule, parse_domains};
 pub use table::{Route, RouteTable};
-// pub use tcp::{TcpRequestInfo, TcpRule, default_tcp_priority, parse_host_sni};
-// pub use tcp_table::{TcpRoute, TcpRouteTable};
+pub use tcp::{TcpRequestInfo, TcpRule, default_tcp_priority, parse_host_sni};
+pub use tcp_table::{TcpRoute, TcpRouteTable};
 
 /// Rule syntax of a router (Traefik's `ruleSyntax`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -128,7 +129,11 @@ pub trait CustomMatcher: Send + Sync {
 pub trait CustomResolver {
     /// `None` if `name` is unknown; `Some(Err(message))` if the name is
     /// known but `args` are not acceptable.
-    fn resolve(&self, name: &str, args: &[String]) -> Option<Result<Arc<dyn CustomMatcher>, String>>;
+    fn resolve(
+        &self,
+        name: &str,
+        args: &[String],
+    ) -> Option<Result<Arc<dyn CustomMatcher>, String>>;
 }
 
 /// Default HTTP router priority: the length of the rule in bytes.
@@ -136,5 +141,5 @@ pub fn default_priority(rule: &str) -> i64 {
     i64::try_from(rule.len()).unwrap_or(i64::MAX)
 }
 
-// #[cfg(test)]
-// mod tests;
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::error::{RuleError, closest, column};
 use crate::host::{HostPattern, strip_dot};
 use crate::http::{Args, HttpMatcher, build_v3};
+use crate::index::HostKey;
 use crate::parser::{Call, Expr, parse_expr};
 use crate::tree::Node;
 use crate::v2::build_v2;
@@ -48,7 +49,10 @@ const V2_TO_V3: &[(&str, &str)] = &[
 const V3_TO_V2: &[(&str, &str)] = &[
     ("Header", "Headers"),
     ("HeaderRegexp", "HeadersRegexp"),
-    ("PathRegexp", "Path or PathPrefix with a {name:regexp} template"),
+    (
+        "PathRegexp",
+        "Path or PathPrefix with a {name:regexp} template",
+    ),
     ("QueryRegexp", "Query with a {name:regexp} template"),
 ];
 
@@ -200,15 +204,6 @@ impl HttpRule {
     pub(crate) fn host_keys(&self) -> Option<Vec<HostKey>> {
         host_keys(&self.root)
     }
-}
-
-/// A host index key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum HostKey {
-    /// The request host, lower-cased, without trailing dot.
-    Exact(Box<str>),
-    /// The request host minus its first label (for `*.suffix`).
-    Parent(Box<str>),
 }
 
 fn host_keys(node: &Node<HttpMatcher>) -> Option<Vec<HostKey>> {

@@ -1,8 +1,9 @@
 //! HTTP matchers for the legacy rule syntax v2.
 //!
 //! Differences from v3: matchers take several values (any may match);
-//! Host, HostRegexp, Path, PathPrefix and Query values are `{name:regexp}`
-//! templates (see [`crate::template`]) rather than Go regexps; Headers and
+//! HostRegexp, Path, PathPrefix and Query values are `{name:regexp}`
+//! templates (see [`crate::template`]) rather than Go regexps or plain
+//! strings; Host has no wildcards; Headers and
 //! HeadersRegexp take `name, value` pairs that must all match; Query takes
 //! `key=value` strings and looks only at the first value of each key.
 
@@ -31,8 +32,8 @@ pub(crate) fn build_v2(a: &Args<'_>) -> Result<HttpMatcher, RuleError> {
                 a.ascii(h)?;
             }
             match templates(a, Kind::Host)? {
-                Ok(literals) => HttpMatcher::HostLiteral(literals),
-                Err(re) => HttpMatcher::HostRegexp(re),
+                Compiled::Literals(l) => HttpMatcher::HostLiteral(l),
+                Compiled::Regex(re) => HttpMatcher::HostRegexp(re),
             }
         }
         "Path" | "PathPrefix" => {
@@ -45,15 +46,17 @@ pub(crate) fn build_v2(a: &Args<'_>) -> Result<HttpMatcher, RuleError> {
                 Kind::Prefix
             };
             match (templates(a, kind)?, kind) {
-                (Ok(literals), Kind::Path) => HttpMatcher::Path(literals),
-                (Ok(literals), _) => HttpMatcher::PathPrefix(literals),
-                (Err(re), _) => HttpMatcher::PathRegexp(re),
+                (Compiled::Literals(l), Kind::Path) => HttpMatcher::Path(l),
+                (Compiled::Literals(l), _) => HttpMatcher::PathPrefix(l),
+                (Compiled::Regex(re), _) => HttpMatcher::PathRegexp(re),
             }
         }
-        "Method" => HttpMatcher::Method(args.iter().map(|m| m.to_ascii_uppercase().into()).collect()),
+        "Method" => {
+            HttpMatcher::Method(args.iter().map(|m| m.to_ascii_uppercase().into()).collect())
+        }
         "ClientIP" => HttpMatcher::ClientIp(a.ips()?),
         "Headers" | "HeadersRegexp" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(RuleError::ArgumentCount {
                     column: a.column,
                     matcher: a.name,
@@ -78,8 +81,14 @@ pub(crate) fn build_v2(a: &Args<'_>) -> Result<HttpMatcher, RuleError> {
     })
 }
 
+/// Templates compiled together: plain strings when none has a variable.
+enum Compiled {
+    Literals(Box<[Box<str>]>),
+    Regex(Regex),
+}
+
 /// Compiles every argument as a template: all literals, or one regexp.
-fn templates(a: &Args<'_>, kind: Kind) -> Result<Result<Box<[Box<str>]>, Regex>, RuleError> {
+fn templates(a: &Args<'_>, kind: Kind) -> Result<Compiled, RuleError> {
     let mut literals = Vec::new();
     let mut patterns = Vec::new();
     for arg in a.args {
@@ -89,7 +98,9 @@ fn templates(a: &Args<'_>, kind: Kind) -> Result<Result<Box<[Box<str>]>, Regex>,
         }
     }
     if patterns.is_empty() {
-        return Ok(Ok(literals.into_iter().map(Into::into).collect()));
+        return Ok(Compiled::Literals(
+            literals.into_iter().map(Into::into).collect(),
+        ));
     }
     // Mixed: literals become anchored patterns too.
     for l in literals {
@@ -97,7 +108,7 @@ fn templates(a: &Args<'_>, kind: Kind) -> Result<Result<Box<[Box<str>]>, Regex>,
     }
     let joined = a.args.join("`, `");
     template::alternation(&patterns)
-        .map(Err)
+        .map(Compiled::Regex)
         .map_err(|e| a.invalid(&joined, e))
 }
 
@@ -119,8 +130,12 @@ fn query(a: &Args<'_>) -> Result<HttpMatcher, RuleError> {
             None => vec![arg.as_str()],
         })
         .collect();
-    if parts.len() % 2 != 0 {
-        let bad = a.args.iter().find(|x| !x.contains('=')).unwrap_or(&a.args[0]);
+    if !parts.len().is_multiple_of(2) {
+        let bad = a
+            .args
+            .iter()
+            .find(|x| !x.contains('='))
+            .unwrap_or(&a.args[0]);
         return Err(a.invalid(bad, "expected key=value"));
     }
     let mut pairs = Vec::with_capacity(parts.len() / 2);

@@ -6,9 +6,12 @@
 
 #![allow(clippy::print_stdout)]
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
+
+use common::{data_dir, load, s};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
@@ -27,19 +30,31 @@ use wasmgate_rules::{
 const GO_HEADER_MAP_ARTEFACT: &str =
     "lower-case key inserted directly into Go's header map; real requests match";
 const EXCLUDED: &[(&str, &str, &str)] = &[
-    ("pkg/muxer/http/matcher_test.go:695", "valid Header matcher", GO_HEADER_MAP_ARTEFACT),
+    (
+        "pkg/muxer/http/matcher_test.go:695",
+        "valid Header matcher",
+        GO_HEADER_MAP_ARTEFACT,
+    ),
     (
         "pkg/muxer/http/matcher_test.go:706",
         "valid Header matcher (non-canonical form)",
         GO_HEADER_MAP_ARTEFACT,
     ),
-    ("pkg/muxer/http/matcher_test.go:787", "valid HeaderRegexp matcher", GO_HEADER_MAP_ARTEFACT),
+    (
+        "pkg/muxer/http/matcher_test.go:787",
+        "valid HeaderRegexp matcher",
+        GO_HEADER_MAP_ARTEFACT,
+    ),
     (
         "pkg/muxer/http/matcher_test.go:799",
         "valid HeaderRegexp matcher (non-canonical form)",
         GO_HEADER_MAP_ARTEFACT,
     ),
-    ("pkg/muxer/http/matcher_v2_test.go:638", "valid Header matcher", GO_HEADER_MAP_ARTEFACT),
+    (
+        "pkg/muxer/http/matcher_v2_test.go:638",
+        "valid Header matcher",
+        GO_HEADER_MAP_ARTEFACT,
+    ),
     (
         "pkg/muxer/http/matcher_v2_test.go:649",
         "valid Header matcher (non-canonical form)",
@@ -56,28 +71,6 @@ const EXCLUDED: &[(&str, &str, &str)] = &[
         GO_HEADER_MAP_ARTEFACT,
     ),
 ];
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("WASMGATE_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/traefik"),
-    };
-    if dir.join("http_rule_cases.json").is_file() {
-        Some(dir)
-    } else {
-        println!("skipped: conformance data not found at {}", dir.display());
-        None
-    }
-}
-
-fn load(dir: &PathBuf, file: &str) -> Value {
-    let text = std::fs::read_to_string(dir.join(file)).expect("read conformance data");
-    serde_json::from_str(&text).expect("parse conformance data")
-}
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
-}
 
 /// An owned request built from a case; [`Req::info`] borrows it.
 struct Req {
@@ -207,7 +200,11 @@ fn http_rule_cases() {
     }
     assert!(unexpected.is_empty(), "failing cases: {unexpected:?}");
     for (i, hits) in excluded_hits.iter().enumerate() {
-        assert_eq!(*hits, 1, "exclusion {:?} should match exactly one failing case", EXCLUDED[i]);
+        assert_eq!(
+            *hits, 1,
+            "exclusion {:?} should match exactly one failing case",
+            EXCLUDED[i]
+        );
     }
 }
 
@@ -242,7 +239,11 @@ fn http_priority_cases() {
         let req = Req::from_case(&c["request"]);
         let got = table.find(&req.info()).map(|r| r.name.as_str());
         if got != Some(s(c, "expect_route")) {
-            eprintln!("FAIL priority {} ({}): got {got:?}", s(c, "desc"), s(c, "source"));
+            eprintln!(
+                "FAIL priority {} ({}): got {got:?}",
+                s(c, "desc"),
+                s(c, "source")
+            );
             failures.push(s(c, "desc").to_string());
         }
     }
@@ -258,7 +259,10 @@ fn http_priority_cases() {
 fn http_small_cases() {
     let Some(dir) = data_dir() else { return };
     let data = load(&dir, "http_rule_cases.json");
-    for c in data["routing_path_cases"].as_array().expect("routing_path_cases") {
+    for c in data["routing_path_cases"]
+        .as_array()
+        .expect("routing_path_cases")
+    {
         assert_eq!(
             routing_path(s(c, "request_path")),
             s(c, "expected_routing_path"),
@@ -266,7 +270,10 @@ fn http_small_cases() {
             s(c, "desc")
         );
     }
-    for c in data["rule_priority_length_cases"].as_array().expect("lengths") {
+    for c in data["rule_priority_length_cases"]
+        .as_array()
+        .expect("lengths")
+    {
         assert_eq!(
             Some(default_priority(s(c, "rule"))),
             c["expected_priority"].as_i64()
@@ -333,7 +340,13 @@ fn leaf_values(v: &Value, name: &str, out: &mut Vec<String>) {
             leaf_values(&v["right"], name, out);
         }
         Some(m) if m == name => {
-            out.extend(v["value"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)));
+            out.extend(
+                v["value"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string)),
+            );
         }
         _ => {}
     }
@@ -343,7 +356,9 @@ fn leaf_values(v: &Value, name: &str, out: &mut Vec<String>) {
 fn rule_parser_cases() {
     let Some(dir) = data_dir() else { return };
     let data = load(&dir, "http_rule_cases.json");
-    let cases = data["rule_parser_cases"].as_array().expect("rule_parser_cases");
+    let cases = data["rule_parser_cases"]
+        .as_array()
+        .expect("rule_parser_cases");
     let mut failures = Vec::new();
     for c in cases {
         let known: Vec<&str> = c["known_matchers"]
@@ -356,7 +371,10 @@ fn rule_parser_cases() {
             let t = tree(&e, false);
             let mut names = Vec::new();
             collect_names(&t, &mut names);
-            match names.iter().find(|n| !known.iter().any(|k| k.eq_ignore_ascii_case(n))) {
+            match names
+                .iter()
+                .find(|n| !known.iter().any(|k| k.eq_ignore_ascii_case(n)))
+            {
                 Some(n) => Err(wasmgate_rules::RuleError::UnknownMatcher {
                     column: 1,
                     name: n.clone(),
@@ -387,7 +405,11 @@ fn rule_parser_cases() {
             _ => false,
         };
         if !ok {
-            eprintln!("FAIL parser {} ({}): {parsed:?}", s(c, "desc"), s(c, "rule"));
+            eprintln!(
+                "FAIL parser {} ({}): {parsed:?}",
+                s(c, "desc"),
+                s(c, "rule")
+            );
             failures.push(s(c, "desc").to_string());
         }
     }

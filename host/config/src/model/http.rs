@@ -83,6 +83,9 @@ pub struct RouterObservability {
 }
 
 /// `http.services.<name>`: exactly one kind of service.
+// Configuration is built once per reload; variant sizes do not matter, plain variants keep
+// pattern matching simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum Service {

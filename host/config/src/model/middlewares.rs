@@ -11,6 +11,9 @@ use super::Unsupported;
 use crate::Duration;
 
 /// `http.middlewares.<name>`: exactly one middleware type, keyed by Traefik's name.
+// Configuration is built once per reload; variant sizes do not matter, plain variants keep
+// pattern matching simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum Middleware {

@@ -67,6 +67,7 @@ fn init_logging(cfg: &GatewayConfig, cli_level: Option<String>) {
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if cfg.static_cfg.log.format.as_deref() == Some("json") {
         builder.json().init();

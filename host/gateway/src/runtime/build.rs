@@ -12,7 +12,7 @@ use crate::service::{Internal, LoadBalancer, Mirror, Mirroring, ServiceRt, Weigh
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmgate_config::{self as config, DynamicConfig};
-use wasmgate_rules::{HttpRule, Route, RouteTable, Syntax, default_priority};
+use wasmgate_rules::{HttpRule, Route, RouteTable, Syntax};
 
 /// A problem found while building, naming the router, service or middleware at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,12 +87,10 @@ impl Builder {
                     router.entry_points.clone()
                 };
                 for ep in eps {
-                    tables.entry(ep).or_default().push(Route {
-                        name: name.clone(),
-                        rule: rule.clone(),
-                        priority,
-                        value: rt.clone(),
-                    });
+                    tables
+                        .entry(ep)
+                        .or_default()
+                        .push(Route::new(name.clone(), rule.clone(), priority, rt.clone()));
                 }
             }
         }
@@ -158,13 +156,12 @@ impl Build<'_> {
             self.flatten(m, &mut chain, &mut Vec::new());
         }
         let (rule, service) = (rule?, service?);
-        let priority = if r.priority != 0 { r.priority } else { default_priority(&r.rule) };
         let rt = Arc::new(RouterRt {
             name: Arc::from(name),
             chain: chain.into(),
             service,
         });
-        Some((rt, rule, priority))
+        Some((rt, rule, r.priority))
     }
 
     fn rule(&mut self, router: &str, text: &str, syntax: Syntax) -> Option<Arc<HttpRule>> {

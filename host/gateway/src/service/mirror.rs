@@ -68,7 +68,7 @@ impl Mirroring {
     ) -> Result<Response<Body>, ProxyError> {
         let firing: Vec<&Mirror> = self.mirrors.iter().filter(|m| m.fires()).collect();
         if firing.is_empty() {
-            return Box::pin(self.main.call(req, ctx)).await;
+            return self.main.call_boxed(req, ctx).await;
         }
         let (parts, main_body) = req.into_parts();
         let mut senders = Vec::new();
@@ -88,7 +88,7 @@ impl Mirroring {
             let mut mctx = ctx.clone();
             let mirror_name = self.name.clone();
             tokio::spawn(async move {
-                if let Err(e) = service.call(copy, &mut mctx).await {
+                if let Err(e) = service.call_boxed(copy, &mut mctx).await {
                     tracing::debug!(service = %mirror_name, mirror = %service.name(), error = %e, "mirror request failed");
                 }
             });
@@ -103,7 +103,7 @@ impl Mirroring {
                 max: self.max_body_size,
             })
         };
-        Box::pin(self.main.call(Request::from_parts(parts, main_body), ctx)).await
+        self.main.call_boxed(Request::from_parts(parts, main_body), ctx).await
     }
 }
 

@@ -9,6 +9,8 @@ use crate::error::ProxyError;
 use crate::internal;
 use crate::proxy::{Transport, Upstream, forward};
 use http::{Request, Response};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 pub use mirror::{Mirror, Mirroring};
 pub use wrr::Wrr;
@@ -69,6 +71,16 @@ impl ServiceRt {
         }
     }
 
+    /// [`ServiceRt::call`], boxed: composite services call their children through this, which
+    /// keeps the recursive future type finite and provably `Send`.
+    pub fn call_boxed<'a>(
+        &'a self,
+        req: Request<Body>,
+        ctx: &'a mut RequestCtx,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<Body>, ProxyError>> + Send + 'a>> {
+        Box::pin(self.call(req, ctx))
+    }
+
     /// Handles a request.
     pub async fn call(
         &self,
@@ -92,7 +104,7 @@ impl ServiceRt {
                         service: w.name.to_string(),
                     });
                 };
-                Box::pin(child.call(req, ctx)).await
+                child.call_boxed(req, ctx).await
             }
             ServiceRt::Mirroring(m) => m.call(req, ctx).await,
             ServiceRt::Internal(kind) => {

@@ -1,0 +1,538 @@
+//! A loaded plugin: its `InstancePre`, its pool of ready instances, and the
+//! calls the gateway makes. A request leases one instance for both HTTP
+//! phases; route matchers and TCP filters take one per call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument as _;
+use wasmtime::component::Resource;
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+
+use crate::bindings::{matcher, middleware, tcp, tcp_types};
+use crate::error::{CallError, FailureReason, Phase, PluginError};
+use crate::http::{Action, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
+use crate::spec::{Grants, Limits, PluginSpec, World};
+use crate::state::{HostState, PluginShared};
+
+pub(crate) enum WorldPre {
+    Middleware(middleware::HttpMiddlewarePre<HostState>),
+    Matcher(matcher::RouteMatcherPre<HostState>),
+    Tcp(tcp::TcpFilterPre<HostState>),
+}
+
+enum Bindings {
+    Middleware(middleware::HttpMiddleware),
+    Matcher(matcher::RouteMatcher),
+    Tcp(tcp::TcpFilter),
+}
+
+struct Instance {
+    store: Store<HostState>,
+    bindings: Bindings,
+}
+
+/// What identifies a plugin's definition: when a reload brings the same
+/// fingerprint, the loaded plugin (instances and state) is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    /// SHA-256 of the wasm.
+    pub sha256: String,
+    /// Settings JSON.
+    pub settings_json: String,
+    /// Limits.
+    pub limits: Limits,
+    /// Grants.
+    pub grants: Grants,
+    /// World.
+    pub world: World,
+}
+
+/// Counters of one plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginStats {
+    /// Instances created (each ran `init` once).
+    pub instances_created: u64,
+    /// Instances thrown away after a trap, timeout or memory overrun.
+    pub instances_discarded: u64,
+    /// Instances idle in the pool right now.
+    pub idle: usize,
+}
+
+/// A TCP connection as a filter sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub client_addr: SocketAddr,
+    /// TLS server name, if any.
+    pub sni: Option<String>,
+    /// ALPN protocols offered.
+    pub alpn: Vec<String>,
+}
+
+/// What a TCP filter decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpAction {
+    /// Normal TCP routing.
+    Allow,
+    /// Close the connection.
+    Deny,
+    /// Send it to this TCP service.
+    Route(String),
+}
+
+/// A loaded plugin. Cheap to share (`Arc<Plugin>`); calls on different
+/// instances run in parallel without a shared lock.
+pub struct Plugin {
+    fingerprint: Fingerprint,
+    name: String,
+    loaded_from_cache: bool,
+    engine: Engine,
+    pre: WorldPre,
+    shared: Arc<PluginShared>,
+    idle: ArrayQueue<Instance>,
+    permits: Arc<Semaphore>,
+    call_ticks: u64,
+    init_ticks: u64,
+    created: AtomicU64,
+    discarded: AtomicU64,
+}
+
+fn ticks(d: Duration, tick: Duration) -> u64 {
+    (d.as_nanos().div_ceil(tick.as_nanos().max(1)) as u64).max(1) + 1
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        spec: PluginSpec,
+        sha256: String,
+        loaded_from_cache: bool,
+        engine: Engine,
+        tick: Duration,
+        pre: WorldPre,
+        shared: Arc<PluginShared>,
+    ) -> Self {
+        let max = spec.limits.max_instances;
+        Plugin {
+            call_ticks: ticks(spec.limits.call_timeout, tick),
+            init_ticks: ticks(spec.limits.init_timeout, tick),
+            name: spec.name,
+            fingerprint: Fingerprint {
+                sha256,
+                settings_json: spec.settings_json,
+                limits: spec.limits,
+                grants: spec.grants,
+                world: spec.world,
+            },
+            loaded_from_cache,
+            engine,
+            pre,
+            shared,
+            idle: ArrayQueue::new(max),
+            permits: Arc::new(Semaphore::new(max)),
+            created: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+        }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The world it implements.
+    pub fn world(&self) -> World {
+        self.fingerprint.world
+    }
+
+    /// Its definition (content hash, settings, limits, grants, world).
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// Whether the compiled code came from the artifact cache.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.loaded_from_cache
+    }
+
+    /// The largest body the plugin may read or set; the gateway buffers
+    /// bodies up to this size for plugins that read them.
+    pub fn max_body_bytes(&self) -> usize {
+        self.fingerprint.limits.max_body_bytes
+    }
+
+    /// Instance counters.
+    pub fn stats(&self) -> PluginStats {
+        PluginStats {
+            instances_created: self.created.load(Ordering::Relaxed),
+            instances_discarded: self.discarded.load(Ordering::Relaxed),
+            idle: self.idle.len(),
+        }
+    }
+
+    fn expect_world(&self, expected: World) -> Result<(), PluginError> {
+        if self.world() == expected {
+            Ok(())
+        } else {
+            Err(PluginError::WrongWorld {
+                plugin: self.name.clone(),
+                actual: self.world(),
+                expected,
+            })
+        }
+    }
+
+    fn busy(&self, phase: Phase) -> PluginError {
+        PluginError::Call(CallError {
+            plugin: self.name.clone(),
+            phase,
+            reason: FailureReason::Busy,
+            message: format!(
+                "all {} instances busy",
+                self.fingerprint.limits.max_instances
+            ),
+            backtrace: None,
+        })
+    }
+
+    async fn permit(&self, phase: Phase) -> Result<OwnedSemaphorePermit, PluginError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let wait = self.fingerprint.limits.acquire_timeout;
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(self.busy(phase)),
+        }
+    }
+
+    /// Starts one instance (running `init`) and parks it in the pool.
+    pub(crate) async fn prewarm(&self) -> Result<(), PluginError> {
+        let instance = self.instantiate().await?;
+        let _ = self.idle.push(instance);
+        Ok(())
+    }
+
+    async fn take_instance(&self) -> Result<Instance, PluginError> {
+        match self.idle.pop() {
+            Some(i) => Ok(i),
+            None => self.instantiate().await,
+        }
+    }
+
+    fn give_back(&self, instance: Instance) {
+        // Never full: live instances are bounded by the permits.
+        let _ = self.idle.push(instance);
+    }
+
+    async fn instantiate(&self) -> Result<Instance, PluginError> {
+        let span = tracing::debug_span!("plugin.instantiate", plugin = %self.name);
+        async {
+            let mut store = Store::new(&self.engine, HostState::new(self.shared.clone()));
+            store.limiter(|s| &mut s.limiter);
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(self.init_ticks);
+            let settings = self.fingerprint.settings_json.as_str();
+            let bindings = match &self.pre {
+                WorldPre::Middleware(p) => p.instantiate_async(&mut store).await.map(Bindings::Middleware),
+                WorldPre::Matcher(p) => p.instantiate_async(&mut store).await.map(Bindings::Matcher),
+                WorldPre::Tcp(p) => p.instantiate_async(&mut store).await.map(Bindings::Tcp),
+            };
+            let bindings = bindings.map_err(|e| self.failure(&store, Phase::Init, e))?;
+            let init = match &bindings {
+                Bindings::Middleware(b) => b.call_init(&mut store, settings).await,
+                Bindings::Matcher(b) => b.call_init(&mut store, settings).await,
+                Bindings::Tcp(b) => b.call_init(&mut store, settings).await,
+            };
+            match init {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    return Err(PluginError::Call(CallError {
+                        plugin: self.name.clone(),
+                        phase: Phase::Init,
+                        reason: FailureReason::Invalid,
+                        message: format!("init refused the settings: {message}"),
+                        backtrace: None,
+                    }));
+                }
+                Err(e) => return Err(self.failure(&store, Phase::Init, e)),
+            }
+            self.created.fetch_add(1, Ordering::Relaxed);
+            Ok(Instance { store, bindings })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Turns a wasmtime error into a [`CallError`] with the failure class
+    /// and the guest backtrace.
+    fn failure(&self, store: &Store<HostState>, phase: Phase, e: wasmtime::Error) -> PluginError {
+        let reason = if store.data().limiter.exceeded {
+            FailureReason::Memory
+        } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            FailureReason::Timeout
+        } else {
+            FailureReason::Trap
+        };
+        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        let err = CallError {
+            plugin: self.name.clone(),
+            phase,
+            reason,
+            message: format!("{e:#}"),
+            backtrace,
+        };
+        tracing::warn!(plugin = %self.name, %phase, %reason, error = %err.message, "plugin call failed; instance discarded");
+        PluginError::Call(err)
+    }
+
+    fn discard(&self) {
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Borrows an instance for one request's `on-request` and `on-response`
+    /// (an HTTP middleware only). Waits up to the acquire timeout when all
+    /// instances are busy.
+    pub async fn lease(self: &Arc<Self>) -> Result<Lease, PluginError> {
+        self.expect_world(World::HttpMiddleware)?;
+        let permit = self.permit(Phase::OnRequest).await?;
+        let instance = self.take_instance().await?;
+        Ok(Lease {
+            plugin: self.clone(),
+            instance: Some(instance),
+            _permit: permit,
+        })
+    }
+
+    /// Runs a route matcher. The request is read-only (the guest cannot
+    /// change it); it is moved into the instance for the call and back.
+    pub async fn matches(&self, req: &mut PluginRequest) -> Result<bool, PluginError> {
+        self.expect_world(World::RouteMatcher)?;
+        let permit = self.permit(Phase::Matches).await?;
+        self.matches_with(req, permit).await
+    }
+
+    /// [`Plugin::matches`] for synchronous callers (rule matching is sync).
+    ///
+    /// It does not wait for an instance: when all are busy it fails with
+    /// [`FailureReason::Busy`] at once. The `route-matcher` world imports no
+    /// I/O (only `log`, which completes immediately), so the call never
+    /// waits on anything and runs to completion on the calling thread, with
+    /// the same time limit as the async path.
+    pub fn matches_blocking(&self, req: &mut PluginRequest) -> Result<bool, PluginError> {
+        self.expect_world(World::RouteMatcher)?;
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.busy(Phase::Matches))?;
+        crate::block_on::block_on(self.matches_with(req, permit))
+    }
+
+    async fn matches_with(
+        &self,
+        req: &mut PluginRequest,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<bool, PluginError> {
+        let _permit = permit;
+        let span = tracing::debug_span!("plugin.call", plugin = %self.name, phase = "matches");
+        async {
+            let mut inst = self.take_instance().await?;
+            let store = &mut inst.store;
+            store.set_epoch_deadline(self.call_ticks);
+            let taken = std::mem::take(req);
+            let h = push(store, RequestEntry { req: taken, writable: false });
+            let r = match &inst.bindings {
+                Bindings::Matcher(b) => b.call_matches(&mut *store, Resource::new_borrow(h.rep())).await,
+                _ => unreachable!("world checked"),
+            };
+            *req = take(store, h).req;
+            match r {
+                Ok(m) => {
+                    self.give_back(inst);
+                    Ok(m)
+                }
+                Err(e) => {
+                    let err = self.failure(&inst.store, Phase::Matches, e);
+                    self.discard();
+                    Err(err)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs a TCP filter on a new connection.
+    pub async fn on_connect(&self, info: &ConnectionInfo) -> Result<TcpAction, PluginError> {
+        self.expect_world(World::TcpFilter)?;
+        let _permit = self.permit(Phase::OnConnect).await?;
+        let span = tracing::debug_span!("plugin.call", plugin = %self.name, phase = "on-connect");
+        async {
+            let mut inst = self.take_instance().await?;
+            inst.store.set_epoch_deadline(self.call_ticks);
+            let wit = tcp_types::ConnectionInfo {
+                client_address: info.client_addr.to_string(),
+                sni: info.sni.clone(),
+                alpn: info.alpn.clone(),
+            };
+            let r = match &inst.bindings {
+                Bindings::Tcp(b) => b.call_on_connect(&mut inst.store, &wit).await,
+                _ => unreachable!("world checked"),
+            };
+            match r {
+                Ok(a) => {
+                    self.give_back(inst);
+                    Ok(match a {
+                        tcp_types::TcpAction::Allow => TcpAction::Allow,
+                        tcp_types::TcpAction::Deny => TcpAction::Deny,
+                        tcp_types::TcpAction::Route(s) => TcpAction::Route(s),
+                    })
+                }
+                Err(e) => {
+                    let err = self.failure(&inst.store, Phase::OnConnect, e);
+                    self.discard();
+                    Err(err)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn push<T: Send + 'static>(store: &mut Store<HostState>, entry: T) -> Resource<T> {
+    store
+        .data_mut()
+        .table
+        .push(entry)
+        .expect("the resource table of an instance has room for two entries")
+}
+
+fn take<T: 'static>(store: &mut Store<HostState>, h: Resource<T>) -> T {
+    store
+        .data_mut()
+        .table
+        .delete(h)
+        .expect("the entry pushed for this call is still in the table")
+}
+
+/// One instance of an HTTP middleware, borrowed for one request. Dropping
+/// the lease returns a healthy instance to the pool.
+pub struct Lease {
+    plugin: Arc<Plugin>,
+    instance: Option<Instance>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    /// The plugin.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    fn gone(&self, phase: Phase) -> PluginError {
+        PluginError::Call(CallError {
+            plugin: self.plugin.name.clone(),
+            phase,
+            reason: FailureReason::Trap,
+            message: "the instance was discarded after an earlier failure".into(),
+            backtrace: None,
+        })
+    }
+
+    /// Runs `on-request`. The request is moved into the instance for the
+    /// call and back, even when the call fails (so a fail-open policy still
+    /// has the request). On failure the instance is discarded.
+    pub async fn on_request(&mut self, req: &mut PluginRequest) -> Result<Action, PluginError> {
+        let plugin = self.plugin.clone();
+        let Some(inst) = self.instance.as_mut() else {
+            return Err(self.gone(Phase::OnRequest));
+        };
+        let span = tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-request");
+        let r = async {
+            let store = &mut inst.store;
+            store.set_epoch_deadline(plugin.call_ticks);
+            let taken = std::mem::take(req);
+            let h = push(store, RequestEntry { req: taken, writable: true });
+            let r = match &inst.bindings {
+                Bindings::Middleware(b) => {
+                    b.call_on_request(&mut *store, Resource::new_borrow(h.rep())).await
+                }
+                _ => unreachable!("world checked"),
+            };
+            *req = take(store, h).req;
+            r
+        }
+        .instrument(span)
+        .await;
+        match r {
+            Ok(a) => Action::from_guest(a).map_err(|message| {
+                PluginError::Call(CallError {
+                    plugin: plugin.name.clone(),
+                    phase: Phase::OnRequest,
+                    reason: FailureReason::Invalid,
+                    message,
+                    backtrace: None,
+                })
+            }),
+            Err(e) => Err(self.fail(Phase::OnRequest, e)),
+        }
+    }
+
+    /// Runs `on-response`. The request is read-only in this phase; both are
+    /// moved in for the call and back.
+    pub async fn on_response(
+        &mut self,
+        req: &mut PluginRequest,
+        resp: &mut PluginResponse,
+    ) -> Result<(), PluginError> {
+        let plugin = self.plugin.clone();
+        let Some(inst) = self.instance.as_mut() else {
+            return Err(self.gone(Phase::OnResponse));
+        };
+        let span = tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-response");
+        let r = async {
+            let store = &mut inst.store;
+            store.set_epoch_deadline(plugin.call_ticks);
+            let hq = push(store, RequestEntry { req: std::mem::take(req), writable: false });
+            let hs = push(store, ResponseEntry { resp: std::mem::take(resp) });
+            let r = match &inst.bindings {
+                Bindings::Middleware(b) => {
+                    b.call_on_response(
+                        &mut *store,
+                        Resource::new_borrow(hq.rep()),
+                        Resource::new_borrow(hs.rep()),
+                    )
+                    .await
+                }
+                _ => unreachable!("world checked"),
+            };
+            *resp = take(store, hs).resp;
+            *req = take(store, hq).req;
+            r
+        }
+        .instrument(span)
+        .await;
+        r.map_err(|e| self.fail(Phase::OnResponse, e))
+    }
+
+    fn fail(&mut self, phase: Phase, e: wasmtime::Error) -> PluginError {
+        let inst = self.instance.take().expect("instance present");
+        let err = self.plugin.failure(&inst.store, phase, e);
+        self.plugin.discard();
+        err
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(inst) = self.instance.take() {
+            self.plugin.give_back(inst);
+        }
+    }
+}
