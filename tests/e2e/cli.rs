@@ -31,7 +31,12 @@ async fn run(args: &[&str]) -> (Child, String, tokio::sync::mpsc::UnboundedRecei
     let url = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = rx.recv().await {
             if let Some(i) = line.find("url=http://") {
-                return line[i + 4..].split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+                return line[i + 4..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .to_owned();
             }
         }
         panic!("wasmgate exited before it was ready");
@@ -43,7 +48,10 @@ async fn run(args: &[&str]) -> (Child, String, tokio::sync::mpsc::UnboundedRecei
 
 fn sigterm(child: &Child) {
     let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -55,19 +63,34 @@ async fn run_without_config_serves_whoami_on_8080() {
     }
     let (mut child, url, _logs) = run(&[]).await;
     assert_eq!(url, "http://127.0.0.1:8080");
-    let (status, headers, body) = get(&http1_client(), "http://127.0.0.1:8080/hello?x=1").await.unwrap();
+    let (status, headers, body) = get(&http1_client(), "http://127.0.0.1:8080/hello?x=1")
+        .await
+        .unwrap();
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(text.contains("GET /hello?x=1"), "{text}");
     assert!(text.contains("RemoteAddr: 127.0.0.1:"), "{text}");
-    let req = http::Request::get("http://127.0.0.1:8080/").header("accept", "application/json").body(wasmgate_test_harness::empty()).unwrap();
-    let (_, _, body) = wasmgate_test_harness::send(&http1_client(), req).await.unwrap();
+    let req = http::Request::get("http://127.0.0.1:8080/")
+        .header("accept", "application/json")
+        .body(wasmgate_test_harness::empty())
+        .unwrap();
+    let (_, _, body) = wasmgate_test_harness::send(&http1_client(), req)
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["method"], "GET");
     assert_eq!(v["router"], "whoami");
     sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -80,16 +103,25 @@ async fn sigterm_lets_in_flight_requests_finish() {
         "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    transport:\n      lifeCycle:\n        graceTimeOut: 10s\nproviders:\n  file:\n    filename: dynamic.yml\n",
     )
     .unwrap();
-    let dynamic = format!("http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n{}", lb("s", &[&be.url()]));
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
     std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
     let config = dir.path().join("static.yml");
     let (mut child, url, _logs) = run(&["--config", config.to_str().unwrap()]).await;
-    let slow = tokio::spawn(async move { get(&http1_client(), &format!("{url}/delay/1000")).await });
-    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5)).await.unwrap();
+    let slow =
+        tokio::spawn(async move { get(&http1_client(), &format!("{url}/delay/1000")).await });
+    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5))
+        .await
+        .unwrap();
     sigterm(&child);
     let (status, _, _) = slow.await.unwrap().expect("in-flight request completes");
     assert_eq!(status, 200);
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.unwrap().unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success());
 }
 
@@ -102,11 +134,18 @@ fn check_reports_every_error_with_its_location() {
         "http:\n  routers:\n    api:\n      rule: \"Host(`a.test`) && Pathh(`/x`)\"\n      service: missing\n    web:\n      rulle: \"Host(`b.test`)\"\n      service: s\n",
     )
     .unwrap();
-    let out = std::process::Command::new(BIN).arg("check").arg(&bad).output().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("check")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.yml:7"), "typo located: {stderr}");
-    assert!(stderr.contains("rulle") && stderr.contains("`rule`"), "suggests the key: {stderr}");
+    assert!(
+        stderr.contains("rulle") && stderr.contains("`rule`"),
+        "suggests the key: {stderr}"
+    );
 
     let semantic = dir.path().join("semantic.yml");
     std::fs::write(
@@ -114,11 +153,18 @@ fn check_reports_every_error_with_its_location() {
         "http:\n  routers:\n    api:\n      rule: \"Host(`a.test`) && Pathh(`/x`)\"\n      service: missing\n    web:\n      rule: \"Host(`b.test`)\"\n      service: also-missing\n",
     )
     .unwrap();
-    let out = std::process::Command::new(BIN).arg("check").arg(&semantic).output().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("check")
+        .arg(&semantic)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Pathh"), "bad matcher named: {stderr}");
-    assert!(stderr.contains("missing") && stderr.contains("also-missing"), "every error: {stderr}");
+    assert!(
+        stderr.contains("missing") && stderr.contains("also-missing"),
+        "every error: {stderr}"
+    );
 
     let good = dir.path().join("good.toml");
     std::fs::write(
@@ -126,8 +172,16 @@ fn check_reports_every_error_with_its_location() {
         "[http.routers.r]\nrule = \"Host(`a.test`)\"\nservice = \"s\"\n[[http.services.s.loadBalancer.servers]]\nurl = \"http://127.0.0.1:9\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(BIN).arg("check").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(BIN)
+        .arg("check")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -143,11 +197,16 @@ async fn access_log_records_requests() {
         ),
     )
     .unwrap();
-    let dynamic = format!("http:\n  routers:\n    logged:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n{}", lb("s", &[&be.url()]));
+    let dynamic = format!(
+        "http:\n  routers:\n    logged:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
     std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
     let config = dir.path().join("static.yml");
     let (child, url, _logs) = run(&["--config", config.to_str().unwrap()]).await;
-    let (status, _, _) = get(&http1_client(), &format!("{url}/logged/path")).await.unwrap();
+    let (status, _, _) = get(&http1_client(), &format!("{url}/logged/path"))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     wasmgate_test_harness::wait_for(
         || async { std::fs::read_to_string(&log).is_ok_and(|s| s.contains("/logged/path")) },

@@ -53,16 +53,39 @@ async fn each_failure_has_its_status() {
     let client = gw.client();
     let status = |path: &'static str| {
         let client = client.clone();
-        async move { get(&client, &format!("http://app.test{path}")).await.unwrap().0.as_u16() }
+        async move {
+            get(&client, &format!("http://app.test{path}"))
+                .await
+                .unwrap()
+                .0
+                .as_u16()
+        }
     };
     assert_eq!(status("/refused").await, 502, "connection refused");
-    assert_eq!(status("/reset").await, 502, "connection reset without answer");
+    assert_eq!(
+        status("/reset").await,
+        502,
+        "connection reset without answer"
+    );
     assert_eq!(status("/empty").await, 503, "no server");
     assert_eq!(status("/zero").await, 503, "all weights zero");
     assert_eq!(status("/delay/3000").await, 504, "response header timeout");
     assert_eq!(status("/delay/10").await, 200, "fast enough");
     assert_eq!(status("/nowhere").await, 404, "no router");
     // HTTP/1.1 without Host is a bad request.
-    let resp = raw_http(gw.addr(), "GET /refused HTTP/1.1\r\nConnection: close\r\n\r\n").await.unwrap();
+    let resp = raw_http(
+        gw.addr(),
+        "GET /refused HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    // A malformed percent-escape in the path is a bad request too.
+    let resp = raw_http(
+        gw.addr(),
+        "GET /a%zz HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
 }

@@ -21,7 +21,9 @@ fn one_route(rule: &str, services: &str) -> String {
 async fn http1_request_is_forwarded_with_forwarded_headers() {
     let be = HttpBackend::builder("be").start().await;
     let gw = TestGateway::start(&one_route("PathPrefix(`/`)", &lb("s", &[&be.url()]))).await;
-    let v = get_json(&gw.client(), "http://app.test/some/path?x=1&y=2").await.unwrap();
+    let v = get_json(&gw.client(), "http://app.test/some/path?x=1&y=2")
+        .await
+        .unwrap();
     assert_eq!(v["path"], "/some/path");
     assert_eq!(v["query"], "x=1&y=2");
     assert_eq!(v["version"], "HTTP/1.1");
@@ -32,7 +34,11 @@ async fn http1_request_is_forwarded_with_forwarded_headers() {
     assert_eq!(h["x-forwarded-proto"][0], "http");
     assert_eq!(h["x-forwarded-host"][0], "app.test");
     assert_eq!(h["x-forwarded-port"][0], gw.addr().port().to_string());
-    assert!(h["x-forwarded-server"][0].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        h["x-forwarded-server"][0]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -57,21 +63,40 @@ async fn client_cannot_spoof_or_strip_forwarded_headers() {
     let resp = raw_http(gw.addr(), raw).await.unwrap();
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let seen = be.last_request().unwrap().headers;
-    assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "spoofed value replaced, not dropped");
+    assert_eq!(
+        seen["x-forwarded-for"], "127.0.0.1",
+        "spoofed value replaced, not dropped"
+    );
     assert_eq!(seen["x-real-ip"], "127.0.0.1");
-    assert!(seen.get("x-secret").is_none(), "Connection-listed header removed");
-    assert!(seen.get("connection").is_none_or(|v| v != "close, X-Forwarded-For, X-Real-Ip, X-Secret"));
+    assert!(
+        seen.get("x-secret").is_none(),
+        "Connection-listed header removed"
+    );
+    assert!(
+        seen.get("connection")
+            .is_none_or(|v| v != "close, X-Forwarded-For, X-Real-Ip, X-Secret")
+    );
 }
 
 #[tokio::test]
 async fn trusted_proxy_forwarded_for_is_appended() {
     let be = HttpBackend::builder("be").start().await;
     let static_cfg = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n    forwardedHeaders:\n      trustedIPs: [\"127.0.0.1/32\"]\nproviders:\n  file:\n    filename: dynamic.yml\n";
-    let gw = TestGateway::with_static(static_cfg, &one_route("PathPrefix(`/`)", &lb("s", &[&be.url()]))).await;
-    let req = http::Request::get("http://app.test/").header("x-forwarded-for", "203.0.113.9").body(wasmgate_test_harness::empty()).unwrap();
+    let gw = TestGateway::with_static(
+        static_cfg,
+        &one_route("PathPrefix(`/`)", &lb("s", &[&be.url()])),
+    )
+    .await;
+    let req = http::Request::get("http://app.test/")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(wasmgate_test_harness::empty())
+        .unwrap();
     let (status, _, _) = send(&gw.client(), req).await.unwrap();
     assert_eq!(status, 200);
-    assert_eq!(be.last_request().unwrap().headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(
+        be.last_request().unwrap().headers["x-forwarded-for"],
+        "203.0.113.9, 127.0.0.1"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +116,9 @@ async fn h2c_in_and_out() {
     for i in 0..50 {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            get_json(&client, &format!("http://app.test/h1/{i}")).await.unwrap()
+            get_json(&client, &format!("http://app.test/h1/{i}"))
+                .await
+                .unwrap()
         }));
     }
     for (i, t) in tasks.into_iter().enumerate() {
@@ -107,7 +134,10 @@ async fn grpc_unary_streaming_and_trailers() {
     let be = GrpcBackend::builder("grpc").start().await;
     let gw = TestGateway::start(&one_route("PathPrefix(`/`)", &lb("s", &[&be.h2c_url()]))).await;
     let target = format!("http://{}", gw.addr());
-    let reply = GrpcRequest::new(&target, GRPC_UNARY, "hello").unary().await.unwrap();
+    let reply = GrpcRequest::new(&target, GRPC_UNARY, "hello")
+        .unary()
+        .await
+        .unwrap();
     assert_eq!(reply.code, Code::Ok, "{}", reply.message);
     assert_eq!(reply.body().unwrap(), &Bytes::from_static(b"hello"));
 
@@ -125,8 +155,14 @@ async fn grpc_unary_streaming_and_trailers() {
         reply.arrivals
     );
 
-    let reply = GrpcRequest::new(&target, GRPC_FAIL, "x").unary().await.unwrap();
-    assert_eq!(reply.code, GRPC_FAIL_CODE, "status from the trailers reaches the client");
+    let reply = GrpcRequest::new(&target, GRPC_FAIL, "x")
+        .unary()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.code, GRPC_FAIL_CODE,
+        "status from the trailers reaches the client"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +177,10 @@ async fn websocket_upgrade_echoes() {
         assert_eq!(msg.into_text().unwrap().as_str(), format!("ping {i}"));
     }
     ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap().into_data().as_ref(), &[1, 2, 3]);
+    assert_eq!(
+        ws.next().await.unwrap().unwrap().into_data().as_ref(),
+        &[1, 2, 3]
+    );
     let seen = be.last_request().unwrap().headers;
     assert_eq!(seen["x-forwarded-proto"], "ws");
 }
@@ -152,7 +191,9 @@ async fn server_sent_events_are_flushed_as_they_come() {
     let gw = TestGateway::start(&one_route("PathPrefix(`/`)", &lb("s", &[&be.url()]))).await;
     for client in [gw.client(), gw.h2c_client()] {
         let started = Instant::now();
-        let req = http::Request::get("http://app.test/sse?n=3&interval_ms=300").body(wasmgate_test_harness::empty()).unwrap();
+        let req = http::Request::get("http://app.test/sse?n=3&interval_ms=300")
+            .body(wasmgate_test_harness::empty())
+            .unwrap();
         let resp = client.request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let mut body = resp.into_body();
@@ -165,9 +206,15 @@ async fn server_sent_events_are_flushed_as_they_come() {
             }
         }
         let total = started.elapsed();
-        assert_eq!(String::from_utf8(all).unwrap(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+        assert_eq!(
+            String::from_utf8(all).unwrap(),
+            "data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        );
         let first = first.unwrap();
-        assert!(first + Duration::from_millis(400) < total, "first event at {first:?}, stream ended at {total:?}");
+        assert!(
+            first + Duration::from_millis(400) < total,
+            "first event at {first:?}, stream ended at {total:?}"
+        );
     }
 }
 
@@ -177,7 +224,9 @@ async fn request_and_response_bodies_stream_both_ways() {
     let gw = TestGateway::start(&one_route("PathPrefix(`/`)", &lb("s", &[&be.url()]))).await;
     let payload: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     for client in [gw.client(), gw.h2c_client()] {
-        let req = http::Request::post("http://app.test/echo").body(wasmgate_test_harness::full(payload.clone())).unwrap();
+        let req = http::Request::post("http://app.test/echo")
+            .body(wasmgate_test_harness::full(payload.clone()))
+            .unwrap();
         let (status, _, body) = send(&client, req).await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(body.len(), payload.len());

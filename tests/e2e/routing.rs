@@ -44,20 +44,35 @@ http:
     let (_, h, _) = get(&client, "http://a.test/x").await.unwrap();
     assert_eq!(backend(&h), "a", "Host rule");
     let (_, h, _) = get(&client, "http://A.TEST:80/api/users").await.unwrap();
-    assert_eq!(backend(&h), "b", "longer rule wins; host is case-insensitive and port-less");
+    assert_eq!(
+        backend(&h),
+        "b",
+        "longer rule wins; host is case-insensitive and port-less"
+    );
     let (_, h, _) = get(&client, "http://other.test/").await.unwrap();
     assert_eq!(backend(&h), "c", "fallback");
     let (_, h, _) = get(&client, "http://a.test/api/admin/x").await.unwrap();
     assert_eq!(backend(&h), "d", "explicit priority beats rule length");
 
-    let req = http::Request::get("http://other.test/").header("x-admin", "yes").body(wasmgate_test_harness::empty()).unwrap();
+    let req = http::Request::get("http://other.test/")
+        .header("x-admin", "yes")
+        .body(wasmgate_test_harness::empty())
+        .unwrap();
     let (_, h, _) = wasmgate_test_harness::send(&client, req).await.unwrap();
     assert_eq!(backend(&h), "d", "Header matcher");
 
-    let post = |uri: &str| http::Request::post(uri).body(wasmgate_test_harness::full("x")).unwrap();
-    let (_, h, _) = wasmgate_test_harness::send(&client, post("http://m.test/run")).await.unwrap();
+    let post = |uri: &str| {
+        http::Request::post(uri)
+            .body(wasmgate_test_harness::full("x"))
+            .unwrap()
+    };
+    let (_, h, _) = wasmgate_test_harness::send(&client, post("http://m.test/run"))
+        .await
+        .unwrap();
     assert_eq!(backend(&h), "d", "Method matcher");
-    let (_, h, _) = wasmgate_test_harness::send(&client, post("http://m.test/run?dry=1")).await.unwrap();
+    let (_, h, _) = wasmgate_test_harness::send(&client, post("http://m.test/run?dry=1"))
+        .await
+        .unwrap();
     assert_eq!(backend(&h), "c", "negated Query matcher falls through");
 }
 
@@ -81,9 +96,15 @@ async fn ten_thousand_host_routers_route_correctly() {
     let mut dynamic = String::from("http:\n  routers:\n");
     for i in 0..10_000 {
         let svc = if i % 2 == 0 { "a" } else { "b" };
-        dynamic.push_str(&format!("    r{i}:\n      rule: \"Host(`h{i}.test`)\"\n      service: {svc}\n"));
+        dynamic.push_str(&format!(
+            "    r{i}:\n      rule: \"Host(`h{i}.test`)\"\n      service: {svc}\n"
+        ));
     }
-    dynamic.push_str(&format!("  services:\n{}{}", lb("a", &[&a.url()]), lb("b", &[&b.url()])));
+    dynamic.push_str(&format!(
+        "  services:\n{}{}",
+        lb("a", &[&a.url()]),
+        lb("b", &[&b.url()])
+    ));
     let gw = TestGateway::start(&dynamic).await;
     let client = gw.client();
     for i in [0, 1, 4_999, 9_998, 9_999] {

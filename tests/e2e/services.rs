@@ -21,7 +21,10 @@ async fn weighted_round_robin_is_three_to_one() {
     }
     let (na, nb) = (a.requests() as i64, b.requests() as i64);
     assert_eq!(na + nb, 400);
-    assert!((na - 300).abs() <= 12 && (nb - 100).abs() <= 12, "a={na} b={nb}");
+    assert!(
+        (na - 300).abs() <= 12 && (nb - 100).abs() <= 12,
+        "a={na} b={nb}"
+    );
 }
 
 #[tokio::test]

@@ -52,7 +52,8 @@ impl TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("static.yml"), static_yaml).expect("write static");
         std::fs::write(dir.path().join("dynamic.yml"), dynamic).expect("write dynamic");
-        let config = GatewayConfig::from_file(&dir.path().join("static.yml")).expect("static config");
+        let config =
+            GatewayConfig::from_file(&dir.path().join("static.yml")).expect("static config");
         let gateway = Gateway::start(config).await.expect("gateway starts");
         TestGateway { gateway, dir }
     }

@@ -29,9 +29,17 @@ async fn slow_headers_are_cut_off_at_the_read_timeout() {
     }
     request.push_str("\r\n");
     // ~900 bytes at 10 ms each would take 9 s; the gateway must hang up long before.
-    let outcome = slow_writer(gw.addr(), request.as_bytes(), Duration::from_millis(10)).await.unwrap();
-    assert!(outcome.closed_after.is_some(), "connection still open: {outcome:?}");
-    assert!(outcome.written < request.len(), "the whole header got through: {outcome:?}");
+    let outcome = slow_writer(gw.addr(), request.as_bytes(), Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert!(
+        outcome.closed_after.is_some(),
+        "connection still open: {outcome:?}"
+    );
+    assert!(
+        outcome.written < request.len(),
+        "the whole header got through: {outcome:?}"
+    );
     assert_eq!(be.requests(), 0);
 }
 
@@ -41,7 +49,9 @@ async fn idle_keep_alive_connections_are_closed() {
     let timeouts = "      respondingTimeouts:\n        idleTimeout: 500ms\n";
     let gw = TestGateway::with_static(&static_with(timeouts), &route_all(&be.url())).await;
     let mut conn = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n").await.unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let n = conn.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -66,11 +76,16 @@ async fn shutdown_drains_in_flight_requests_then_stops() {
     let client = gw.client();
     let addr = gw.addr();
     let in_flight = tokio::spawn(async move { get(&client, "http://app.test/delay/800").await });
-    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5)).await.unwrap();
+    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5))
+        .await
+        .unwrap();
     let TestGateway { gateway, dir } = gw;
     gateway.shutdown().await;
     let (status, _, _) = in_flight.await.unwrap().unwrap();
     assert_eq!(status, 200, "the in-flight request finished");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
     drop(dir);
 }

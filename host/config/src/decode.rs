@@ -16,9 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::Issue;
-use crate::features::unsupported_key;
 use crate::locate::{KeyPath, Seg};
-use crate::model::{Middleware, Service, TcpMiddleware, TcpService, UdpService};
 use crate::suggest::closest;
 
 /// Upper bound on retries for one document (each fixes one problem).
@@ -38,210 +36,14 @@ pub(crate) struct Decoded<T> {
     /// (e.g. `http.services.x`): they exist, so references to them are not errors.
     pub(crate) dropped: BTreeSet<KeyPath>,
 }
-
-/// A position in the dynamic configuration holding an externally tagged enum.
-struct EnumPosition {
-    section: [&'static str; 2],
-    what: &'static str,
-    variants: fn() -> Vec<String>,
-    /// Traefik keys allowed next to the type key that wasmgate does not support.
-    unsupported_siblings: &'static [&'static str],
-}
-
-const DYNAMIC_ENUMS: &[EnumPosition] = &[
-    EnumPosition {
-        section: ["http", "services"],
-        what: "service",
-        variants: variants_of::<Service>,
-        unsupported_siblings: &["middlewares"],
-    },
-    EnumPosition {
-        section: ["http", "middlewares"],
-        what: "middleware",
-        variants: variants_of::<Middleware>,
-        unsupported_siblings: &[],
-    },
-    EnumPosition {
-        section: ["tcp", "services"],
-        what: "TCP service",
-        variants: variants_of::<TcpService>,
-        unsupported_siblings: &[],
-    },
-    EnumPosition {
-        section: ["tcp", "middlewares"],
-        what: "TCP middleware",
-        variants: variants_of::<TcpMiddleware>,
-        unsupported_siblings: &[],
-    },
-    EnumPosition {
-        section: ["udp", "services"],
-        what: "UDP service",
-        variants: variants_of::<UdpService>,
-        unsupported_siblings: &[],
-    },
-];
-
-/// The variant names of an externally tagged enum, read from serde's own error message.
-fn variants_of<T: DeserializeOwned>() -> Vec<String> {
-    let mut probe = Map::new();
-    probe.insert("\u{1}".to_string(), Value::Null);
-    match serde_json::from_value::<T>(Value::Object(probe)) {
-        Ok(_) => Vec::new(),
-        Err(e) => backticked(&e.to_string()).into_iter().skip(1).collect(),
-    }
-}
-
 /// All `backtick-quoted` words of a serde message, in order.
-fn backticked(message: &str) -> Vec<String> {
+pub(crate) fn backticked(message: &str) -> Vec<String> {
     message
         .split('`')
         .skip(1)
         .step_by(2)
         .map(str::to_string)
         .collect()
-}
-
-/// Decodes the dynamic configuration (checking service and middleware types first).
-pub(crate) fn decode_dynamic<T: DeserializeOwned>(mut value: Value) -> Decoded<T> {
-    let mut issues = Vec::new();
-    let mut reported = BTreeSet::new();
-    let mut dropped = BTreeSet::new();
-    for position in DYNAMIC_ENUMS {
-        check_enum_position(
-            &mut value,
-            position,
-            &mut issues,
-            &mut reported,
-            &mut dropped,
-        );
-    }
-    let mut decoded = decode(value);
-    issues.append(&mut decoded.issues);
-    decoded.issues = issues;
-    decoded.reported.append(&mut reported);
-    decoded.dropped.append(&mut dropped);
-    decoded
-}
-
-/// Looks up `key` in `object`, exactly or ignoring ASCII case; returns the actual key.
-fn find_key(object: &Map<String, Value>, key: &str) -> Option<String> {
-    if object.contains_key(key) {
-        return Some(key.to_string());
-    }
-    object
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(key))
-        .cloned()
-}
-
-fn check_enum_position(
-    root: &mut Value,
-    position: &EnumPosition,
-    issues: &mut Vec<Issue>,
-    reported: &mut BTreeSet<KeyPath>,
-    dropped: &mut BTreeSet<KeyPath>,
-) {
-    let [section, kind] = position.section;
-    let Some(Value::Object(top)) = Some(&mut *root) else {
-        return;
-    };
-    let Some(section_key) = find_key(top, section) else {
-        return;
-    };
-    let Some(Value::Object(section_obj)) = top.get_mut(&section_key) else {
-        return;
-    };
-    let Some(kind_key) = find_key(section_obj, kind) else {
-        return;
-    };
-    let Some(Value::Object(entries)) = section_obj.get_mut(&kind_key) else {
-        return;
-    };
-    let variants = (position.variants)();
-    let expected = variants.join("`, `");
-    let mut to_drop = Vec::new();
-    for (name, entry) in entries.iter_mut() {
-        let entry_path = KeyPath::of(&[section, kind, name]);
-        let Value::Object(body) = entry else {
-            issues.push(Issue::new(
-                entry_path.clone(),
-                format!(
-                    "a {} needs a type: one of `{expected}`",
-                    position.what
-                ),
-            ));
-            to_drop.push(name.clone());
-            continue;
-        };
-        let mut found = Vec::new();
-        let mut had_issue = false;
-        for key in body.keys().cloned().collect::<Vec<_>>() {
-            if let Some(variant) = variants.iter().find(|v| v.eq_ignore_ascii_case(&key)) {
-                if *variant != key {
-                    let v = body.remove(&key).unwrap_or(Value::Null);
-                    body.insert(variant.clone(), v);
-                }
-                found.push(variant.clone());
-                continue;
-            }
-            let key_path = entry_path.key(&key);
-            had_issue = true;
-            reported.insert(key_path.clone());
-            if let Some(sibling) = position
-                .unsupported_siblings
-                .iter()
-                .find(|s| s.eq_ignore_ascii_case(&key))
-            {
-                issues.push(Issue::new(
-                    key_path,
-                    unsupported_key(&entry_path.key(*sibling)),
-                ));
-            } else {
-                let suggestion = closest(&key, variants.iter().map(String::as_str));
-                issues.push(
-                    Issue::new(
-                        key_path,
-                        format!("unknown {} type (expected one of `{expected}`)", position.what),
-                    )
-                    .suggest(suggestion),
-                );
-            }
-            body.remove(&key);
-        }
-        found.sort();
-        match found.as_slice() {
-            [] => {
-                if !had_issue {
-                    issues.push(Issue::new(
-                        entry_path.clone(),
-                        format!("a {} needs a type: one of `{expected}`", position.what),
-                    ));
-                }
-                to_drop.push(name.clone());
-            }
-            [_] => {}
-            [first, rest @ ..] => {
-                for other in rest {
-                    let key_path = entry_path.key(other);
-                    issues.push(Issue::new(
-                        key_path.clone(),
-                        format!(
-                            "a {} has exactly one type; `{first}` and `{other}` cannot be combined",
-                            position.what
-                        ),
-                    ));
-                    reported.insert(key_path);
-                    body.remove(other);
-                }
-            }
-        }
-    }
-    for name in to_drop {
-        entries.remove(&name);
-        let path = KeyPath::of(&[section, kind, &name]);
-        reported.insert(path.clone());
-        dropped.insert(path);
-    }
 }
 
 /// Decodes `value` into `T`, recovering from every error it can.
@@ -281,7 +83,14 @@ pub(crate) fn decode<T: DeserializeOwned>(mut value: Value) -> Decoded<T> {
         };
         let segs = to_segs(err.path());
         let message = err.inner().to_string();
-        let fixed = recover(&mut value, segs, &message, &mut issues, &mut reported, &mut dropped);
+        let fixed = recover(
+            &mut value,
+            segs,
+            &message,
+            &mut issues,
+            &mut reported,
+            &mut dropped,
+        );
         if !fixed {
             break;
         }
@@ -327,7 +136,15 @@ fn recover(
         } else {
             path.clone()
         };
-        return unknown_key(value, &parent, &field, &expected, "unknown key", issues, reported);
+        return unknown_key(
+            value,
+            &parent,
+            &field,
+            &expected,
+            "unknown key",
+            issues,
+            reported,
+        );
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let words = backticked(message);
@@ -354,7 +171,13 @@ fn recover(
     };
     if target.is_null() {
         // `key:` with no value means "not set".
-        return remove_silently_or_report(value, &path, "a value is required here", issues, reported);
+        return remove_silently_or_report(
+            value,
+            &path,
+            "a value is required here",
+            issues,
+            reported,
+        );
     }
     if let Some(coerced) = coerce(target, message) {
         *target = coerced;
@@ -392,13 +215,12 @@ fn coerce(target: &Value, message: &str) -> Option<Value> {
                 _ => None,
             }
         }
-        Value::String(s) if expected.starts_with("f64") || expected.starts_with("f32") => {
-            s.trim()
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-        }
+        Value::String(s) if expected.starts_with("f64") || expected.starts_with("f32") => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
         Value::Number(n) if expected.starts_with("a string") => Some(Value::String(n.to_string())),
         Value::Bool(b) if expected.starts_with("a string") => Some(Value::String(b.to_string())),
         _ => None,
@@ -531,7 +353,8 @@ fn remove_at(value: &mut Value, segs: &[Seg]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DynamicConfig;
+    use crate::model::{DynamicConfig, Middleware, Service};
+    use crate::shape::{decode_dynamic, variants_of};
 
     #[test]
     fn variant_names_are_probed() {
@@ -592,9 +415,15 @@ mod tests {
             "http.services.s.weighted",
             "http.services.t.loadBalancr",
         ] {
-            assert!(paths.contains(&expected.to_string()), "{expected} missing in {paths:?}");
+            assert!(
+                paths.contains(&expected.to_string()),
+                "{expected} missing in {paths:?}"
+            );
         }
-        let rulle = d.issues.iter().find(|i| i.path.to_string() == "http.routers.a.rulle");
+        let rulle = d
+            .issues
+            .iter()
+            .find(|i| i.path.to_string() == "http.routers.a.rulle");
         assert_eq!(rulle.unwrap().suggestion.as_deref(), Some("rule"));
         assert!(d.dropped.contains(&KeyPath::of(&["http", "services", "t"])));
         assert!(d.config.is_some());

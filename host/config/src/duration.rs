@@ -235,7 +235,9 @@ impl<'de> Deserialize<'de> for Duration {
             type Value = Duration;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"10s\", \"1m30s\", \"250ms\" or a number of seconds")
+                f.write_str(
+                    "a duration such as \"10s\", \"1m30s\", \"250ms\" or a number of seconds",
+                )
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
@@ -293,7 +295,17 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "s", "10x", "1.5", "ten seconds", "1s2", "-", "1e3s", "99999999999h"] {
+        for bad in [
+            "",
+            "s",
+            "10x",
+            "1.5",
+            "ten seconds",
+            "1s2",
+            "-",
+            "1e3s",
+            "99999999999h",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let msg = Duration::parse("10x").unwrap_err().to_string();
@@ -323,9 +335,15 @@ mod tests {
             b: Duration,
         }
         let y: T = serde_saphyr::from_str("a: 10\nb: 1m30s\n").unwrap();
-        assert_eq!((y.a, y.b), (Duration::from_secs(10), Duration::from_secs(90)));
+        assert_eq!(
+            (y.a, y.b),
+            (Duration::from_secs(10), Duration::from_secs(90))
+        );
         let t: T = toml::from_str("a = 10\nb = \"-250ms\"\n").unwrap();
-        assert_eq!((t.a, t.b), (Duration::from_secs(10), Duration::from_millis(-250)));
+        assert_eq!(
+            (t.a, t.b),
+            (Duration::from_secs(10), Duration::from_millis(-250))
+        );
         assert!(serde_json::from_str::<T>(r#"{"a": 1.5, "b": "1s"}"#).is_err());
     }
 }

@@ -39,7 +39,8 @@ impl ConfigError {
 
     /// True when the message reports a Traefik feature wasmgate does not implement.
     pub fn is_unsupported(&self) -> bool {
-        self.message.starts_with(crate::features::UNSUPPORTED_PREFIX)
+        self.message
+            .starts_with(crate::features::UNSUPPORTED_PREFIX)
     }
 }
 

@@ -22,6 +22,7 @@ mod decode;
 mod defaults;
 mod load;
 mod locate;
+mod shape;
 mod sources;
 mod suggest;
 mod validate;

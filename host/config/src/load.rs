@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::decode::{Decoded, decode, decode_dynamic};
+use crate::decode::{Decoded, decode};
 use crate::error::{ConfigError, ConfigErrors, Issue, sort_errors};
 use crate::locate::{self, KeyPath, LocationIndex, Seg};
 use crate::model::{DynamicConfig, StaticConfig};
+use crate::shape::decode_dynamic;
 use crate::sources::{SourceFile, SourceMap};
 use crate::validate::{self, Known};
 
@@ -115,7 +116,11 @@ fn read_doc<T: DeserializeOwned>(
     Doc {
         complete: decoded.config.is_some(),
         config: decoded.config,
-        errors: decoded.issues.into_iter().map(|i| single.locate(i)).collect(),
+        errors: decoded
+            .issues
+            .into_iter()
+            .map(|i| single.locate(i))
+            .collect(),
         file,
         reported: decoded.reported,
         dropped: decoded.dropped,
@@ -180,7 +185,11 @@ fn finish_static(doc: Doc<StaticConfig>) -> StaticDoc {
 }
 
 /// Parses and validates a static configuration from text; `source` names it in errors.
-pub fn parse_static(text: &str, format: Format, source: &str) -> Result<StaticConfig, ConfigErrors> {
+pub fn parse_static(
+    text: &str,
+    format: Format,
+    source: &str,
+) -> Result<StaticConfig, ConfigErrors> {
     let doc = finish_static(read_doc(text, format, PathBuf::from(source), decode));
     result(doc.errors, doc.config)
 }
@@ -243,25 +252,61 @@ impl DynamicSet {
             file,
         };
         let into = &mut self.config;
-        merger.map(&mut into.http.routers, config.http.routers, ["http", "routers"]);
-        merger.map(&mut into.http.services, config.http.services, ["http", "services"]);
-        merger.map(&mut into.http.middlewares, config.http.middlewares, ["http", "middlewares"]);
+        merger.map(
+            &mut into.http.routers,
+            config.http.routers,
+            ["http", "routers"],
+        );
+        merger.map(
+            &mut into.http.services,
+            config.http.services,
+            ["http", "services"],
+        );
+        merger.map(
+            &mut into.http.middlewares,
+            config.http.middlewares,
+            ["http", "middlewares"],
+        );
         merger.map(
             &mut into.http.servers_transports,
             config.http.servers_transports,
             ["http", "serversTransports"],
         );
-        merger.map(&mut into.tcp.routers, config.tcp.routers, ["tcp", "routers"]);
-        merger.map(&mut into.tcp.services, config.tcp.services, ["tcp", "services"]);
-        merger.map(&mut into.tcp.middlewares, config.tcp.middlewares, ["tcp", "middlewares"]);
+        merger.map(
+            &mut into.tcp.routers,
+            config.tcp.routers,
+            ["tcp", "routers"],
+        );
+        merger.map(
+            &mut into.tcp.services,
+            config.tcp.services,
+            ["tcp", "services"],
+        );
+        merger.map(
+            &mut into.tcp.middlewares,
+            config.tcp.middlewares,
+            ["tcp", "middlewares"],
+        );
         merger.map(
             &mut into.tcp.servers_transports,
             config.tcp.servers_transports,
             ["tcp", "serversTransports"],
         );
-        merger.map(&mut into.udp.routers, config.udp.routers, ["udp", "routers"]);
-        merger.map(&mut into.udp.services, config.udp.services, ["udp", "services"]);
-        merger.map(&mut into.tls.options, config.tls.options, ["tls", "options"]);
+        merger.map(
+            &mut into.udp.routers,
+            config.udp.routers,
+            ["udp", "routers"],
+        );
+        merger.map(
+            &mut into.udp.services,
+            config.udp.services,
+            ["udp", "services"],
+        );
+        merger.map(
+            &mut into.tls.options,
+            config.tls.options,
+            ["tls", "options"],
+        );
         merger.map(&mut into.tls.stores, config.tls.stores, ["tls", "stores"]);
         for (i, cert) in config.tls.certificates.into_iter().enumerate() {
             self.sources.push_certificate(file, i);
@@ -319,10 +364,19 @@ struct Merger<'a> {
 }
 
 impl Merger<'_> {
-    fn map<T>(&mut self, into: &mut BTreeMap<String, T>, from: BTreeMap<String, T>, section: [&str; 2]) {
+    fn map<T>(
+        &mut self,
+        into: &mut BTreeMap<String, T>,
+        from: BTreeMap<String, T>,
+        section: [&str; 2],
+    ) {
         for (name, item) in from {
             let entry = KeyPath::of(&[section[0], section[1], &name]);
-            if let Some(first) = self.sources.owner(&entry).filter(|_| into.contains_key(&name)) {
+            if let Some(first) = self
+                .sources
+                .owner(&entry)
+                .filter(|_| into.contains_key(&name))
+            {
                 let first_path = self.sources.file_path(first).to_path_buf();
                 let this_path = self.sources.file_path(self.file).to_path_buf();
                 let first_at = self
@@ -403,9 +457,18 @@ fn read_dynamic_path(path: &Path) -> DynamicSet {
 /// Parses and validates a dynamic configuration from text; `source` names it in errors.
 ///
 /// Without a static configuration, router entry points are not checked.
-pub fn parse_dynamic(text: &str, format: Format, source: &str) -> Result<DynamicConfig, ConfigErrors> {
+pub fn parse_dynamic(
+    text: &str,
+    format: Format,
+    source: &str,
+) -> Result<DynamicConfig, ConfigErrors> {
     let mut set = DynamicSet::new();
-    set.add(read_doc(text, format, PathBuf::from(source), decode_dynamic));
+    set.add(read_doc(
+        text,
+        format,
+        PathBuf::from(source),
+        decode_dynamic,
+    ));
     let (config, errors) = set.finish(None, None);
     result(errors, Some(config))
 }
@@ -450,7 +513,10 @@ pub fn load_dynamic_checked(
 /// read from `dynamic_path` (a file or a directory) or, when not given, from the static
 /// configuration's `providers.file.filename` / `providers.file.directory` (relative paths
 /// are relative to the working directory, as in Traefik).
-pub fn check(static_path: Option<&Path>, dynamic_path: Option<&Path>) -> Result<Checked, ConfigErrors> {
+pub fn check(
+    static_path: Option<&Path>,
+    dynamic_path: Option<&Path>,
+) -> Result<Checked, ConfigErrors> {
     let mut errors = Vec::new();
     let static_doc = static_path.map(|p| finish_static(read_file(p, decode)));
     let static_cfg = static_doc.as_ref().and_then(|d| d.config.clone());
@@ -459,7 +525,10 @@ pub fn check(static_path: Option<&Path>, dynamic_path: Option<&Path>) -> Result<
     }
     let dynamic_path = dynamic_path.map(Path::to_path_buf).or_else(|| {
         let file = static_cfg.as_ref()?.providers.file.as_ref()?;
-        file.filename.as_ref().or(file.directory.as_ref()).map(PathBuf::from)
+        file.filename
+            .as_ref()
+            .or(file.directory.as_ref())
+            .map(PathBuf::from)
     });
     let dynamic = match &dynamic_path {
         Some(path) => {
@@ -476,7 +545,10 @@ pub fn check(static_path: Option<&Path>, dynamic_path: Option<&Path>) -> Result<
         }
     };
     if static_doc.as_ref().is_some_and(|d| d.config.is_none()) && errors.is_empty() {
-        errors.push(ConfigError::new("", "static configuration could not be read"));
+        errors.push(ConfigError::new(
+            "",
+            "static configuration could not be read",
+        ));
     }
     sort_errors(&mut errors);
     if errors.is_empty() {

@@ -438,7 +438,10 @@ mod tests {
         let parsed = parse_yaml(text).unwrap();
         let at = |p: &[&str]| parsed.index.locate(&KeyPath::of(p)).unwrap();
         assert_eq!(at(&["http"]), Pos { line: 1, column: 1 });
-        assert_eq!(at(&["http", "routers", "api", "rule"]), Pos { line: 4, column: 7 });
+        assert_eq!(
+            at(&["http", "routers", "api", "rule"]),
+            Pos { line: 4, column: 7 }
+        );
         let item = parsed
             .index
             .locate(&KeyPath::of(&["http", "routers", "api", "entryPoints"]).index(0))
@@ -448,7 +451,10 @@ mod tests {
         assert_eq!(at(&["http", "routers", "api", "nope"]).line, 3);
         // Case-insensitive fallback.
         assert_eq!(at(&["HTTP", "Routers"]).line, 2);
-        assert_eq!(parsed.value["http"]["routers"]["api"]["entryPoints"][0], "web");
+        assert_eq!(
+            parsed.value["http"]["routers"]["api"]["entryPoints"][0],
+            "web"
+        );
     }
 
     #[test]
@@ -469,12 +475,18 @@ mod tests {
         let text = "[http.routers.api]\nrule = \"Host(`a`)\"\nentryPoints = [\"web\"]\n\n[[http.services.s.loadBalancer.servers]]\nurl = \"http://x\"\n";
         let parsed = parse_toml(text).unwrap();
         let at = |p: &KeyPath| parsed.index.locate(p).unwrap();
-        assert_eq!(at(&KeyPath::of(&["http", "routers", "api", "rule"])), Pos { line: 2, column: 1 });
+        assert_eq!(
+            at(&KeyPath::of(&["http", "routers", "api", "rule"])),
+            Pos { line: 2, column: 1 }
+        );
         let url = KeyPath::of(&["http", "services", "s", "loadBalancer", "servers"])
             .index(0)
             .key("url");
         assert_eq!(at(&url).line, 6);
-        assert_eq!(parsed.value["http"]["routers"]["api"]["entryPoints"][0], "web");
+        assert_eq!(
+            parsed.value["http"]["routers"]["api"]["entryPoints"][0],
+            "web"
+        );
     }
 
     #[test]
@@ -485,7 +497,10 @@ mod tests {
 
     #[test]
     fn blank_documents_are_empty() {
-        assert_eq!(parse_yaml("# nothing\n\n").unwrap().value, Value::Object(Map::new()));
+        assert_eq!(
+            parse_yaml("# nothing\n\n").unwrap().value,
+            Value::Object(Map::new())
+        );
         assert_eq!(parse_toml("").unwrap().value, Value::Object(Map::new()));
     }
 }

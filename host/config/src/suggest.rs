@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(closest("completelyDifferent", keys), None);
         assert_eq!(closest("x", keys), None);
         assert_eq!(closest("websecure", ["web", "api"]), None);
-        assert_eq!(closest("loadBalancr", ["loadBalancer", "weighted"]), Some("loadBalancer"));
+        assert_eq!(
+            closest("loadBalancr", ["loadBalancer", "weighted"]),
+            Some("loadBalancer")
+        );
     }
 }

@@ -15,35 +15,57 @@ const MIN_LOADING: usize = 58;
 
 fn examples_dir() -> Option<PathBuf> {
     let candidates = [
-        std::env::var_os("WASMGATE_CONFORMANCE_DIR").map(|d| PathBuf::from(d).join("config_examples")),
+        std::env::var_os("WASMGATE_CONFORMANCE_DIR")
+            .map(|d| PathBuf::from(d).join("config_examples")),
         Some(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../../shared/conformance/traefik/config_examples"),
         ),
     ];
-    candidates.into_iter().flatten().find(|d| d.join("INDEX.json").is_file())
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("INDEX.json").is_file())
 }
 
 /// Static configuration is recognised by its top-level keys.
 fn is_static(text: &str) -> bool {
     const STATIC_KEYS: &[&str] = &[
-        "entryPoints:", "providers:", "log:", "accessLog:", "api:", "metrics:", "tracing:",
-        "ping:", "certificatesResolvers:", "global:", "experimental:",
+        "entryPoints:",
+        "providers:",
+        "log:",
+        "accessLog:",
+        "api:",
+        "metrics:",
+        "tracing:",
+        "ping:",
+        "certificatesResolvers:",
+        "global:",
+        "experimental:",
     ];
     const DYNAMIC_KEYS: &[&str] = &["http:", "tcp:", "udp:", "tls:"];
     let top: Vec<&str> = text
         .lines()
         .filter(|l| !l.starts_with([' ', '\t', '#']) && !l.trim().is_empty())
         .collect();
-    top.iter().any(|l| STATIC_KEYS.iter().any(|k| l.starts_with(k)))
-        && !top.iter().any(|l| DYNAMIC_KEYS.iter().any(|k| l.starts_with(k)))
+    top.iter()
+        .any(|l| STATIC_KEYS.iter().any(|k| l.starts_with(k)))
+        && !top
+            .iter()
+            .any(|l| DYNAMIC_KEYS.iter().any(|k| l.starts_with(k)))
 }
 
 /// A key path with names and indices generalised: `http.routers.*.parentRefs`.
 fn generalise(key_path: &str) -> String {
     const NAMED: &[&str] = &[
-        "routers", "services", "middlewares", "serversTransports", "options", "stores",
-        "entryPoints", "plugin",
+        "routers",
+        "services",
+        "middlewares",
+        "serversTransports",
+        "options",
+        "stores",
+        "entryPoints",
+        "plugin",
     ];
     let mut out: Vec<String> = Vec::new();
     let mut name_next = false;
@@ -127,7 +149,9 @@ fn traefik_documentation_examples() {
             }
             Err(errors) => {
                 if !valid_yaml && !errors.iter().any(|e| e.message.starts_with("invalid YAML")) {
-                    problems.push(format!("{name}: invalid YAML not reported as such: {errors}"));
+                    problems.push(format!(
+                        "{name}: invalid YAML not reported as such: {errors}"
+                    ));
                 }
                 for e in &errors {
                     if e.file.is_none() || (e.line.is_none() && e.key_path.is_empty()) {

@@ -61,10 +61,21 @@ fn yaml_type_error_has_line_and_column() {
 
 #[test]
 fn yaml_syntax_error_has_line_and_column() {
-    let errors = dynamic_errors("http:\n  routers:\n    api:\n      rule: \"unterminated\n", Format::Yaml);
+    let errors = dynamic_errors(
+        "http:\n  routers:\n    api:\n      rule: \"unterminated\n",
+        Format::Yaml,
+    );
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].message.starts_with("invalid YAML"), "{}", errors[0]);
-    assert!(errors[0].line.is_some() && errors[0].column.is_some(), "{}", errors[0]);
+    assert!(
+        errors[0].message.starts_with("invalid YAML"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].line.is_some() && errors[0].column.is_some(),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -76,7 +87,11 @@ fn toml_errors_have_line_and_column() {
     assert_eq!(e.suggestion.as_deref(), Some("service"));
 
     let errors = dynamic_errors("[http.routers.api]\nrule = \n", Format::Toml);
-    assert!(errors[0].message.starts_with("invalid TOML"), "{}", errors[0]);
+    assert!(
+        errors[0].message.starts_with("invalid TOML"),
+        "{}",
+        errors[0]
+    );
     assert_eq!(errors[0].line, Some(2), "{}", errors[0]);
 }
 
@@ -110,7 +125,10 @@ fn unsupported_keys_are_named() {
     let paths: Vec<&str> = errors.iter().map(|e| e.key_path.as_str()).collect();
     assert_eq!(paths, ["api", "providers.docker"]);
     assert!(errors.iter().all(ConfigError::is_unsupported));
-    assert_eq!(errors[0].to_string(), "traefik.yml:4:1: api: unsupported Traefik feature: `api`");
+    assert_eq!(
+        errors[0].to_string(),
+        "traefik.yml:4:1: api: unsupported Traefik feature: `api`"
+    );
 }
 
 #[test]
@@ -248,8 +266,14 @@ keyFile = "a.key"
         panic!("not a load balancer")
     };
     assert!(!lb.pass_host_header);
-    assert_eq!(lb.response_forwarding.flush_interval, Duration::from_secs(-1));
-    assert_eq!(lb.health_check.as_ref().unwrap().interval, Duration::from_secs(10));
+    assert_eq!(
+        lb.response_forwarding.flush_interval,
+        Duration::from_secs(-1)
+    );
+    assert_eq!(
+        lb.health_check.as_ref().unwrap().interval,
+        Duration::from_secs(10)
+    );
     assert!(from_yaml.http.routers["api"].tls.is_some());
     let Middleware::RateLimit(rl) = &from_yaml.http.middlewares["limit"] else {
         panic!("not a rate limit")
@@ -264,7 +288,10 @@ fn defaults_follow_traefik() {
         panic!()
     };
     assert!(lb.pass_host_header);
-    assert_eq!(lb.response_forwarding.flush_interval, Duration::from_millis(100));
+    assert_eq!(
+        lb.response_forwarding.flush_interval,
+        Duration::from_millis(100)
+    );
     let s = parse_static(
         "entryPoints:\n  web:\n    address: \":80\"\nproviders:\n  file:\n    directory: /etc/dyn\n",
         Format::Yaml,
@@ -277,16 +304,28 @@ fn defaults_follow_traefik() {
     assert_eq!(t.responding_timeouts.write_timeout, Duration::ZERO);
     assert_eq!(t.responding_timeouts.idle_timeout, Duration::from_secs(180));
     assert_eq!(t.life_cycle.grace_time_out, Duration::from_secs(10));
-    assert_eq!(s.providers.providers_throttle_duration, Duration::from_secs(2));
+    assert_eq!(
+        s.providers.providers_throttle_duration,
+        Duration::from_secs(2)
+    );
     assert!(s.providers.file.as_ref().unwrap().watch);
     assert_eq!(web.listen_address().unwrap().port, 80);
 }
 
 #[test]
 fn empty_files_are_empty_configurations() {
-    assert_eq!(parse_dynamic("", Format::Yaml, "e.yml").unwrap(), DynamicConfig::default());
-    assert_eq!(parse_dynamic("# nothing\n", Format::Yaml, "e.yml").unwrap(), DynamicConfig::default());
-    assert_eq!(parse_dynamic("", Format::Toml, "e.toml").unwrap(), DynamicConfig::default());
+    assert_eq!(
+        parse_dynamic("", Format::Yaml, "e.yml").unwrap(),
+        DynamicConfig::default()
+    );
+    assert_eq!(
+        parse_dynamic("# nothing\n", Format::Yaml, "e.yml").unwrap(),
+        DynamicConfig::default()
+    );
+    assert_eq!(
+        parse_dynamic("", Format::Toml, "e.toml").unwrap(),
+        DynamicConfig::default()
+    );
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -317,19 +356,38 @@ fn directory_merge_and_conflicts() {
     assert_eq!(e.key_path, "http.routers.api");
     assert!(e.file.as_ref().unwrap().ends_with("c.yml"));
     assert_eq!(e.line, Some(3));
-    assert!(e.message.contains("a.yml:3") && e.message.contains("c.yml"), "{e}");
+    assert!(
+        e.message.contains("a.yml:3") && e.message.contains("c.yml"),
+        "{e}"
+    );
 }
 
 #[test]
 fn errors_across_files_are_all_reported() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.yml", &ROUTED.replace("service: app", "service: nope"));
-    write(dir.path(), "b.yml", "http:\n  routers:\n    b:\n      rule: \"Path(`/`)\"\n      service: app\n      prority: 1\n");
+    write(
+        dir.path(),
+        "a.yml",
+        &ROUTED.replace("service: app", "service: nope"),
+    );
+    write(
+        dir.path(),
+        "b.yml",
+        "http:\n  routers:\n    b:\n      rule: \"Path(`/`)\"\n      service: app\n      prority: 1\n",
+    );
     write(dir.path(), "c.yml", "http: [\n");
     let errors = load_dynamic_dir(dir.path()).unwrap_err().0;
     let files: Vec<String> = errors
         .iter()
-        .map(|e| e.file.as_ref().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.file
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     // The syntax error in c.yml means references cannot be checked, but b.yml's typo and
     // c.yml's syntax error are both reported.
@@ -341,7 +399,14 @@ fn errors_across_files_are_all_reported() {
 fn load_and_check_files() {
     let dir = tempfile::tempdir().unwrap();
     let dynamic = dir.path().join("dynamic.yml");
-    write(dir.path(), "dynamic.yml", &ROUTED.replace("service: app", "service: app\n      entryPoints: [websecure]"));
+    write(
+        dir.path(),
+        "dynamic.yml",
+        &ROUTED.replace(
+            "service: app",
+            "service: app\n      entryPoints: [websecure]",
+        ),
+    );
     let static_path = dir.path().join("traefik.yml");
     write(
         dir.path(),
@@ -357,9 +422,16 @@ fn load_and_check_files() {
     assert_eq!(errors.len(), 1, "{}", ConfigErrors(errors.clone()));
     assert_eq!(errors[0].key_path, "http.routers.api.entryPoints[0]");
     assert_eq!(errors[0].suggestion, None);
-    assert!(errors[0].message.contains("unknown entry point `websecure`"));
+    assert!(
+        errors[0]
+            .message
+            .contains("unknown entry point `websecure`")
+    );
     assert_eq!(errors[0].line, Some(6));
-    assert_eq!(validate(Some(&s), &load_dynamic(&dynamic).unwrap()).len(), 1);
+    assert_eq!(
+        validate(Some(&s), &load_dynamic(&dynamic).unwrap()).len(),
+        1
+    );
 
     let unknown = dir.path().join("config.json");
     write(dir.path(), "config.json", "{}");
@@ -400,12 +472,20 @@ HTTP:
 
 #[test]
 fn internal_and_provider_references() {
-    let ok = "http:\n  routers:\n    r:\n      rule: \"Path(`/`)\"\n      service: whoami@internal\n";
+    let ok =
+        "http:\n  routers:\n    r:\n      rule: \"Path(`/`)\"\n      service: whoami@internal\n";
     assert!(parse_dynamic(ok, Format::Yaml, "d.yml").is_ok());
     let errors = dynamic_errors(&ok.replace("whoami@internal", "app@docker"), Format::Yaml);
     assert!(errors[0].is_unsupported(), "{}", errors[0]);
-    assert!(errors[0].message.contains("provider `docker`"), "{}", errors[0]);
-    let errors = dynamic_errors(&ok.replace("whoami@internal", "whoamii@internal"), Format::Yaml);
+    assert!(
+        errors[0].message.contains("provider `docker`"),
+        "{}",
+        errors[0]
+    );
+    let errors = dynamic_errors(
+        &ok.replace("whoami@internal", "whoamii@internal"),
+        Format::Yaml,
+    );
     assert_eq!(errors[0].suggestion.as_deref(), Some("whoami@internal"));
     let file_ref = ROUTED.replace("service: app", "service: app@file");
     assert!(parse_dynamic(&file_ref, Format::Yaml, "d.yml").is_ok());

@@ -25,7 +25,11 @@ impl TrustedNets {
 
     /// Whether `ip` is trusted.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.insecure || self.nets.iter().any(|&(net, len)| cidr_contains(net, len, ip))
+        self.insecure
+            || self
+                .nets
+                .iter()
+                .any(|&(net, len)| cidr_contains(net, len, ip))
     }
 }
 
@@ -124,6 +128,10 @@ mod tests {
         assert!(t.contains("::1".parse().unwrap()));
         assert!(!t.contains("11.0.0.1".parse().unwrap()));
         assert!(TrustedNets::parse(&["10.0.0.0/33".into()], false).is_err());
-        assert!(cidr_contains("0.0.0.0".parse().unwrap(), 0, "8.8.8.8".parse().unwrap()));
+        assert!(cidr_contains(
+            "0.0.0.0".parse().unwrap(),
+            0,
+            "8.8.8.8".parse().unwrap()
+        ));
     }
 }

@@ -41,7 +41,10 @@ impl GatewayConfig {
         let static_cfg = wasmgate_config::load_static(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let dynamic = dynamic_source(&static_cfg, base)?;
-        Ok(GatewayConfig { static_cfg, dynamic })
+        Ok(GatewayConfig {
+            static_cfg,
+            dynamic,
+        })
     }
 }
 
@@ -51,12 +54,17 @@ fn dynamic_source(static_cfg: &StaticConfig, base: &Path) -> anyhow::Result<Dyna
         if p.is_absolute() { p } else { base.join(p) }
     };
     let file = static_cfg.providers.file.as_ref();
-    Ok(match (file.and_then(|f| f.filename.as_deref()), file.and_then(|f| f.directory.as_deref())) {
-        (Some(_), Some(_)) => bail!("providers.file: set `filename` or `directory`, not both"),
-        (Some(f), None) => DynamicSource::File(resolve(f)),
-        (None, Some(d)) => DynamicSource::Directory(resolve(d)),
-        (None, None) => DynamicSource::Fixed(Box::default()),
-    })
+    Ok(
+        match (
+            file.and_then(|f| f.filename.as_deref()),
+            file.and_then(|f| f.directory.as_deref()),
+        ) {
+            (Some(_), Some(_)) => bail!("providers.file: set `filename` or `directory`, not both"),
+            (Some(f), None) => DynamicSource::File(resolve(f)),
+            (None, Some(d)) => DynamicSource::Directory(resolve(d)),
+            (None, None) => DynamicSource::Fixed(Box::default()),
+        },
+    )
 }
 
 /// A running gateway.
@@ -80,24 +88,34 @@ impl Gateway {
             None => None,
         };
         let live = Live::new(RuntimeConfig::default(), access_log);
-        let server_name = HeaderValue::from_str(&hostname()).unwrap_or(HeaderValue::from_static("wasmgate"));
+        let server_name =
+            HeaderValue::from_str(&hostname()).unwrap_or(HeaderValue::from_static("wasmgate"));
         let (stop, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
         let mut addrs = BTreeMap::new();
         for (name, ep) in &static_cfg.entry_points {
-            let addr = parse_address(&ep.address).with_context(|| format!("entrypoint `{name}`"))?;
+            let addr =
+                parse_address(&ep.address).with_context(|| format!("entrypoint `{name}`"))?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("entrypoint `{name}`: cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
-            let trusted = TrustedNets::parse(&ep.forwarded_headers.trusted_ips, ep.forwarded_headers.insecure)
-                .map_err(|e| anyhow::anyhow!("entrypoint `{name}`: forwardedHeaders.trustedIPs: {e}"))?;
+            let trusted = TrustedNets::parse(
+                &ep.forwarded_headers.trusted_ips,
+                ep.forwarded_headers.insecure,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!("entrypoint `{name}`: forwardedHeaders.trustedIPs: {e}")
+            })?;
             let timeouts = &ep.transport.responding_timeouts;
             let life = &ep.transport.life_cycle;
             let settings = EntryPointSettings {
                 read_timeout: timeouts.read_timeout.to_std_nonzero(),
                 idle_timeout: timeouts.idle_timeout.to_std_nonzero(),
-                accept_grace: life.request_accept_grace_timeout.to_std().unwrap_or_default(),
+                accept_grace: life
+                    .request_accept_grace_timeout
+                    .to_std()
+                    .unwrap_or_default(),
                 grace: life.grace_time_out.to_std().unwrap_or_default(),
                 max_concurrent_streams: ep.http2.max_concurrent_streams,
             };
@@ -115,7 +133,12 @@ impl Gateway {
             });
         }
         let builder = Builder::new(static_cfg.entry_points.keys().cloned().collect());
-        let reloader = Reloader::new(builder, config.dynamic.clone(), static_cfg.clone(), live.clone());
+        let reloader = Reloader::new(
+            builder,
+            config.dynamic.clone(),
+            static_cfg.clone(),
+            live.clone(),
+        );
         if let Err(e) = reloader.reload().await {
             tracing::error!("starting without routes until the configuration is fixed: {e}");
         }
@@ -124,8 +147,13 @@ impl Gateway {
             .map(|ep| tokio::spawn(ep.serve(live.clone(), stop_rx.clone())))
             .collect();
         let watch_enabled = static_cfg.providers.file.as_ref().is_none_or(|f| f.watch);
-        let throttle = static_cfg.providers.providers_throttle_duration.to_std().unwrap_or_default();
-        let watcher = watch_enabled.then(|| tokio::spawn(watch_loop(reloader.clone(), config.dynamic, throttle)));
+        let throttle = static_cfg
+            .providers
+            .providers_throttle_duration
+            .to_std()
+            .unwrap_or_default();
+        let watcher = watch_enabled
+            .then(|| tokio::spawn(watch_loop(reloader.clone(), config.dynamic, throttle)));
         Ok(Gateway {
             live,
             reloader,
@@ -179,7 +207,8 @@ fn open_access_log(cfg: &wasmgate_config::AccessLog) -> anyhow::Result<AccessLog
         None | Some("") => accesslog::Target::Stdout,
         Some(p) => accesslog::Target::File(PathBuf::from(p)),
     };
-    AccessLog::open(format, target.clone()).with_context(|| format!("accessLog: cannot open {target:?}"))
+    AccessLog::open(format, target.clone())
+        .with_context(|| format!("accessLog: cannot open {target:?}"))
 }
 
 /// Parses Traefik's entrypoint address: `host:port`, `:port`, with an optional `/tcp` suffix.
@@ -191,7 +220,11 @@ pub fn parse_address(address: &str) -> anyhow::Result<SocketAddr> {
     if !proto.eq_ignore_ascii_case("tcp") {
         bail!("address `{address}`: unknown protocol `{proto}` (expected tcp or udp)");
     }
-    let addr = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() };
+    let addr = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_owned()
+    };
     if let Ok(a) = addr.parse() {
         return Ok(a);
     }

@@ -13,7 +13,10 @@ pub fn whoami<B>(req: &Request<B>, ctx: &RequestCtx) -> Response<Body> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"))
-        || req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "format=json"));
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "format=json"));
     let mut headers = serde_json::Map::new();
     for name in req.headers().keys() {
         let values: Vec<serde_json::Value> = req

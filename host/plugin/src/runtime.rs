@@ -56,7 +56,6 @@ fn engine_config(rc: &RuntimeConfig, pooling: bool) -> Config {
     let mut c = Config::new();
     c.wasm_component_model(true)
         .epoch_interruption(true)
-        .wasm_backtrace(true)
         .wasm_backtrace_details(WasmBacktraceDetails::Disable)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     if pooling {

@@ -10,7 +10,12 @@ use crate::features::{NameRef, resolve_name};
 use crate::locate::KeyPath;
 use crate::model::{TcpMiddleware, TcpService, UdpService};
 
-const TLS_VERSIONS: &[&str] = &["VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"];
+const TLS_VERSIONS: &[&str] = &[
+    "VersionTLS10",
+    "VersionTLS11",
+    "VersionTLS12",
+    "VersionTLS13",
+];
 
 const CLIENT_AUTH_TYPES: &[&str] = &[
     "NoClientCert",
@@ -62,8 +67,16 @@ pub(super) fn validate_tcp(ctx: &mut Ctx<'_>) {
         if router.rule.trim().is_empty() {
             ctx.error(at.key("rule"), "a rule is required, e.g. ``HostSNI(`*`)``");
         } else if let Err(e) = super::check_tcp_rule(&router.rule, router.rule_syntax.as_deref()) {
-            let key = if e.starts_with("unknown rule syntax") { "ruleSyntax" } else { "rule" };
-            let message = if key == "ruleSyntax" { e } else { format!("invalid rule: {e}") };
+            let key = if e.starts_with("unknown rule syntax") {
+                "ruleSyntax"
+            } else {
+                "rule"
+            };
+            let message = if key == "ruleSyntax" {
+                e
+            } else {
+                format!("invalid rule: {e}")
+            };
             ctx.error(at.key(key), message);
         }
         ctx.entry_points(&at.key("entryPoints"), &router.entry_points, false);
@@ -75,7 +88,11 @@ pub(super) fn validate_tcp(ctx: &mut Ctx<'_>) {
             None => ctx.error(at.key("service"), "a service is required"),
         }
         if let Some(tls) = &router.tls {
-            super::http::tls_options_ref(ctx, &at.key("tls").key("options"), tls.options.as_deref());
+            super::http::tls_options_ref(
+                ctx,
+                &at.key("tls").key("options"),
+                tls.options.as_deref(),
+            );
         }
     }
     for (name, service) in &tcp.services {
@@ -101,9 +118,16 @@ pub(super) fn validate_tcp(ctx: &mut Ctx<'_>) {
             TcpService::Weighted(w) => {
                 let at = at.key("weighted");
                 for (i, child) in w.services.iter().enumerate() {
-                    ctx.reference(at.key("services").index(i).key("name"), &child.name, &services);
+                    ctx.reference(
+                        at.key("services").index(i).key("name"),
+                        &child.name,
+                        &services,
+                    );
                     if child.weight.is_some_and(|w| w < 0) {
-                        ctx.error(at.key("services").index(i).key("weight"), "must not be negative");
+                        ctx.error(
+                            at.key("services").index(i).key("weight"),
+                            "must not be negative",
+                        );
                     }
                 }
                 ctx.no(&at, "healthCheck", &w.health_check);
@@ -154,7 +178,10 @@ pub(super) fn validate_tcp(ctx: &mut Ctx<'_>) {
     for cycle in find_cycles(&graph) {
         ctx.error(
             KeyPath::of(&["tcp", "services", &cycle[0], "weighted"]),
-            format!("services reference each other in a loop: {}", cycle.join(" -> ")),
+            format!(
+                "services reference each other in a loop: {}",
+                cycle.join(" -> ")
+            ),
         );
     }
 }
@@ -192,7 +219,13 @@ pub(super) fn validate_udp(ctx: &mut Ctx<'_>) {
             UdpService::LoadBalancer(lb) => {
                 for (i, server) in lb.servers.iter().enumerate() {
                     if let Err(e) = check_host_port(&server.address) {
-                        ctx.error(at.key("loadBalancer").key("servers").index(i).key("address"), e);
+                        ctx.error(
+                            at.key("loadBalancer")
+                                .key("servers")
+                                .index(i)
+                                .key("address"),
+                            e,
+                        );
                     }
                 }
             }
@@ -221,7 +254,10 @@ pub(super) fn validate_udp(ctx: &mut Ctx<'_>) {
     for cycle in find_cycles(&graph) {
         ctx.error(
             KeyPath::of(&["udp", "services", &cycle[0], "weighted"]),
-            format!("services reference each other in a loop: {}", cycle.join(" -> ")),
+            format!(
+                "services reference each other in a loop: {}",
+                cycle.join(" -> ")
+            ),
         );
     }
 }
@@ -239,12 +275,18 @@ pub(super) fn validate_tls(ctx: &mut Ctx<'_>) {
     }
     for (name, options) in &tls.options {
         let at = KeyPath::of(&["tls", "options", name]);
-        for (key, version) in [("minVersion", &options.min_version), ("maxVersion", &options.max_version)] {
+        for (key, version) in [
+            ("minVersion", &options.min_version),
+            ("maxVersion", &options.max_version),
+        ] {
             if let Some(v) = version {
                 check_tls_version(ctx, at.key(key), v);
             }
         }
-        if let Some(t) = options.client_auth.as_ref().and_then(|c| c.client_auth_type.as_deref())
+        if let Some(t) = options
+            .client_auth
+            .as_ref()
+            .and_then(|c| c.client_auth_type.as_deref())
             && !CLIENT_AUTH_TYPES.contains(&t)
         {
             let suggestion = crate::suggest::closest(t, CLIENT_AUTH_TYPES.iter().copied());
@@ -261,10 +303,16 @@ pub(super) fn validate_tls(ctx: &mut Ctx<'_>) {
         let at = KeyPath::of(&["tls", "stores", name]);
         if let Some(cert) = &store.default_certificate {
             if cert.cert_file.trim().is_empty() {
-                ctx.error(at.key("defaultCertificate").key("certFile"), "a certificate file is required");
+                ctx.error(
+                    at.key("defaultCertificate").key("certFile"),
+                    "a certificate file is required",
+                );
             }
             if cert.key_file.trim().is_empty() {
-                ctx.error(at.key("defaultCertificate").key("keyFile"), "a key file is required");
+                ctx.error(
+                    at.key("defaultCertificate").key("keyFile"),
+                    "a key file is required",
+                );
             }
         }
     }

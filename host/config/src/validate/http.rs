@@ -6,7 +6,7 @@ use super::{Ctx, Target, check_ip_range, check_regex, check_rule, find_cycles};
 use crate::features::{IMPLEMENTED_LB_STRATEGIES, INTERNAL_SERVICES, NameRef, resolve_name};
 use crate::locate::KeyPath;
 use crate::model::{
-    HealthCheck, IpStrategy, LoadBalancer, Middleware, Router, Service, ServersTransport,
+    HealthCheck, IpStrategy, LoadBalancer, Middleware, Router, ServersTransport, Service,
     SourceCriterion, Sticky,
 };
 
@@ -23,10 +23,18 @@ pub(super) fn validate_http(ctx: &mut Ctx<'_>) {
         service_checks(ctx, &KeyPath::of(&["http", "services", name]), service);
     }
     for (name, middleware) in &http.middlewares {
-        middleware_checks(ctx, &KeyPath::of(&["http", "middlewares", name]), middleware);
+        middleware_checks(
+            ctx,
+            &KeyPath::of(&["http", "middlewares", name]),
+            middleware,
+        );
     }
     for (name, transport) in &http.servers_transports {
-        transport_checks(ctx, &KeyPath::of(&["http", "serversTransports", name]), transport);
+        transport_checks(
+            ctx,
+            &KeyPath::of(&["http", "serversTransports", name]),
+            transport,
+        );
     }
     service_cycles(ctx);
     chain_cycles(ctx);
@@ -52,14 +60,21 @@ fn service_target<'a>(ctx: &Ctx<'a>) -> Target<'a, Service> {
 
 fn router_checks(ctx: &mut Ctx<'_>, path: &KeyPath, router: &Router) {
     if router.rule.trim().is_empty() {
-        ctx.error(path.key("rule"), "a rule is required, e.g. ``Host(`example.com`)``");
+        ctx.error(
+            path.key("rule"),
+            "a rule is required, e.g. ``Host(`example.com`)``",
+        );
     } else if let Err(e) = check_rule(&router.rule, router.rule_syntax.as_deref()) {
         let at = if e.starts_with("unknown rule syntax") {
             path.key("ruleSyntax")
         } else {
             path.key("rule")
         };
-        let message = if e.starts_with("unknown rule syntax") { e } else { format!("invalid rule: {e}") };
+        let message = if e.starts_with("unknown rule syntax") {
+            e
+        } else {
+            format!("invalid rule: {e}")
+        };
         ctx.error(at, message);
     }
     ctx.entry_points(&path.key("entryPoints"), &router.entry_points, false);
@@ -115,7 +130,10 @@ fn service_checks(ctx: &mut Ctx<'_>, path: &KeyPath, service: &Service) {
         Service::LoadBalancer(lb) => load_balancer_checks(ctx, &kind_path, lb),
         Service::Weighted(w) => {
             if w.services.is_empty() {
-                ctx.error(kind_path.key("services"), "at least one service is required");
+                ctx.error(
+                    kind_path.key("services"),
+                    "at least one service is required",
+                );
             }
             for (i, child) in w.services.iter().enumerate() {
                 let at = kind_path.key("services").index(i);
@@ -131,7 +149,10 @@ fn service_checks(ctx: &mut Ctx<'_>, path: &KeyPath, service: &Service) {
         Service::Mirroring(m) => {
             ctx.reference(kind_path.key("service"), &m.service, &services);
             if m.max_body_size < -1 {
-                ctx.error(kind_path.key("maxBodySize"), "must be -1 (no limit) or more");
+                ctx.error(
+                    kind_path.key("maxBodySize"),
+                    "must be -1 (no limit) or more",
+                );
             }
             for (i, mirror) in m.mirrors.iter().enumerate() {
                 let at = kind_path.key("mirrors").index(i);
@@ -229,7 +250,10 @@ fn health_check_checks(ctx: &mut Ctx<'_>, path: &KeyPath, hc: &HealthCheck) {
     if let Some(mode) = &hc.mode
         && !["http", "grpc"].contains(&mode.to_ascii_lowercase().as_str())
     {
-        ctx.error(path.key("mode"), format!("unknown mode `{mode}` (use `http` or `grpc`)"));
+        ctx.error(
+            path.key("mode"),
+            format!("unknown mode `{mode}` (use `http` or `grpc`)"),
+        );
     }
     if let Some(scheme) = &hc.scheme
         && !["http", "https", "h2c"].contains(&scheme.to_ascii_lowercase().as_str())
@@ -313,13 +337,19 @@ fn middleware_checks(ctx: &mut Ctx<'_>, path: &KeyPath, middleware: &Middleware)
             }
             for (i, user) in m.users.iter().enumerate() {
                 if !user.contains(':') {
-                    ctx.error(at.key("users").index(i), "each user must be `name:hashed-password`");
+                    ctx.error(
+                        at.key("users").index(i),
+                        "each user must be `name:hashed-password`",
+                    );
                 }
             }
         }
         Middleware::IpAllowList(m) => {
             if m.source_range.is_empty() {
-                ctx.error(at.key("sourceRange"), "at least one IP or range is required");
+                ctx.error(
+                    at.key("sourceRange"),
+                    "at least one IP or range is required",
+                );
             }
             for (i, range) in m.source_range.iter().enumerate() {
                 if let Err(e) = check_ip_range(range) {
@@ -370,8 +400,16 @@ fn middleware_checks(ctx: &mut Ctx<'_>, path: &KeyPath, middleware: &Middleware)
             ctx.no(&at, "timeout", &m.timeout);
             ctx.no(&at, "maxRequestBodyBytes", &m.max_request_body_bytes);
             ctx.no(&at, "status", &m.status);
-            ctx.no(&at, "disableRetryOnNetworkError", &m.disable_retry_on_network_error);
-            ctx.no(&at, "retryNonIdempotentMethod", &m.retry_non_idempotent_method);
+            ctx.no(
+                &at,
+                "disableRetryOnNetworkError",
+                &m.disable_retry_on_network_error,
+            );
+            ctx.no(
+                &at,
+                "retryNonIdempotentMethod",
+                &m.retry_non_idempotent_method,
+            );
         }
         _ => {}
     }
@@ -385,7 +423,10 @@ fn headers_checks(ctx: &mut Ctx<'_>, at: &KeyPath, h: &crate::model::Headers) {
     ] {
         for (name, value) in map {
             if ::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                ctx.error(at.key(key).key(name), format!("invalid header name `{name}`"));
+                ctx.error(
+                    at.key(key).key(name),
+                    format!("invalid header name `{name}`"),
+                );
             } else if ::http::HeaderValue::from_str(value).is_err() {
                 ctx.error(at.key(key).key(name), "invalid header value");
             }
@@ -423,7 +464,11 @@ fn ip_strategy_checks(ctx: &mut Ctx<'_>, at: &KeyPath, s: &IpStrategy) {
 }
 
 fn source_criterion_checks(ctx: &mut Ctx<'_>, at: &KeyPath, c: &SourceCriterion) {
-    let set = [c.ip_strategy.is_some(), c.request_header_name.is_some(), c.request_host];
+    let set = [
+        c.ip_strategy.is_some(),
+        c.request_header_name.is_some(),
+        c.request_host,
+    ];
     if set.iter().filter(|x| **x).count() > 1 {
         ctx.error(
             at.clone(),
@@ -439,11 +484,17 @@ fn transport_checks(ctx: &mut Ctx<'_>, at: &KeyPath, t: &ServersTransport) {
     let ft = &t.forwarding_timeouts;
     let ft_at = at.key("forwardingTimeouts");
     ctx.non_negative(ft_at.key("dialTimeout"), ft.dial_timeout);
-    ctx.non_negative(ft_at.key("responseHeaderTimeout"), ft.response_header_timeout);
+    ctx.non_negative(
+        ft_at.key("responseHeaderTimeout"),
+        ft.response_header_timeout,
+    );
     ctx.non_negative(ft_at.key("idleConnTimeout"), ft.idle_conn_timeout);
     ctx.non_negative(ft_at.key("readIdleTimeout"), ft.read_idle_timeout);
     ctx.non_negative(ft_at.key("pingTimeout"), ft.ping_timeout);
-    for (key, version) in [("minVersion", &t.min_version), ("maxVersion", &t.max_version)] {
+    for (key, version) in [
+        ("minVersion", &t.min_version),
+        ("maxVersion", &t.max_version),
+    ] {
         if let Some(v) = version {
             super::dynamic_other::check_tls_version(ctx, at.key(key), v);
         }

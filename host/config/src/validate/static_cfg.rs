@@ -42,7 +42,11 @@ pub(crate) fn validate_static(config: &StaticConfig) -> Vec<Issue> {
     c.no(&root, "metrics", &config.metrics);
     c.no(&root, "tracing", &config.tracing);
     c.no(&root, "ping", &config.ping);
-    c.no(&root, "certificatesResolvers", &config.certificates_resolvers);
+    c.no(
+        &root,
+        "certificatesResolvers",
+        &config.certificates_resolvers,
+    );
     c.no(&root, "experimental", &config.experimental);
     c.no(&root, "serversTransport", &config.servers_transport);
     c.no(&root, "tcpServersTransport", &config.tcp_servers_transport);
@@ -73,17 +77,36 @@ fn entry_point(c: &mut StaticCheck, config: &StaticConfig, at: &KeyPath, ep: &En
     c.non_negative(t_at.key("idleTimeout"), timeouts.idle_timeout);
     let life = &ep.transport.life_cycle;
     let l_at = at.key("transport").key("lifeCycle");
-    c.non_negative(l_at.key("requestAcceptGraceTimeout"), life.request_accept_grace_timeout);
+    c.non_negative(
+        l_at.key("requestAcceptGraceTimeout"),
+        life.request_accept_grace_timeout,
+    );
     c.non_negative(l_at.key("graceTimeOut"), life.grace_time_out);
-    c.no(&at.key("transport"), "keepAliveMaxRequests", &ep.transport.keep_alive_max_requests);
-    c.no(&at.key("transport"), "keepAliveMaxTime", &ep.transport.keep_alive_max_time);
+    c.no(
+        &at.key("transport"),
+        "keepAliveMaxRequests",
+        &ep.transport.keep_alive_max_requests,
+    );
+    c.no(
+        &at.key("transport"),
+        "keepAliveMaxTime",
+        &ep.transport.keep_alive_max_time,
+    );
 
     let http_at = at.key("http");
-    if let Some(redirect) = ep.http.redirections.as_ref().and_then(|r| r.entry_point.as_ref()) {
+    if let Some(redirect) = ep
+        .http
+        .redirections
+        .as_ref()
+        .and_then(|r| r.entry_point.as_ref())
+    {
         let r_at = http_at.key("redirections").key("entryPoint");
         let to = redirect.to.trim();
         if to.is_empty() {
-            c.error(r_at.key("to"), "a target entry point (or `:port`) is required");
+            c.error(
+                r_at.key("to"),
+                "a target entry point (or `:port`) is required",
+            );
         } else if let Some(port) = to.strip_prefix(':') {
             if port.parse::<u16>().is_err() {
                 c.error(r_at.key("to"), format!("invalid port `{port}`"));
@@ -91,25 +114,36 @@ fn entry_point(c: &mut StaticCheck, config: &StaticConfig, at: &KeyPath, ep: &En
         } else if !config.entry_points.contains_key(to) {
             let suggestion = closest(to, config.entry_points.keys().map(String::as_str));
             c.issues.push(
-                Issue::new(r_at.key("to"), format!("unknown entry point `{to}`")).suggest(suggestion),
+                Issue::new(r_at.key("to"), format!("unknown entry point `{to}`"))
+                    .suggest(suggestion),
             );
         }
         if redirect.scheme.trim().is_empty() {
             c.error(r_at.key("scheme"), "a scheme is required");
         }
     }
-    c.no(&http_at, "encodeQuerySemicolons", &ep.http.encode_query_semicolons);
+    c.no(
+        &http_at,
+        "encodeQuerySemicolons",
+        &ep.http.encode_query_semicolons,
+    );
     c.no(&http_at, "sanitizePath", &ep.http.sanitize_path);
     c.no(&http_at, "maxHeaderBytes", &ep.http.max_header_bytes);
     c.no(&http_at, "encodedCharacters", &ep.http.encoded_characters);
     if ep.http2.max_concurrent_streams == 0 {
-        c.error(at.key("http2").key("maxConcurrentStreams"), "must be positive");
+        c.error(
+            at.key("http2").key("maxConcurrentStreams"),
+            "must be positive",
+        );
     }
     for (key, ips) in [
         ("forwardedHeaders", &ep.forwarded_headers.trusted_ips),
         (
             "proxyProtocol",
-            &ep.proxy_protocol.as_ref().map(|p| p.trusted_ips.clone()).unwrap_or_default(),
+            &ep.proxy_protocol
+                .as_ref()
+                .map(|p| p.trusted_ips.clone())
+                .unwrap_or_default(),
         ),
     ] {
         for (i, ip) in ips.iter().enumerate() {
@@ -118,7 +152,11 @@ fn entry_point(c: &mut StaticCheck, config: &StaticConfig, at: &KeyPath, ep: &En
             }
         }
     }
-    c.no(&at.key("forwardedHeaders"), "connection", &ep.forwarded_headers.connection);
+    c.no(
+        &at.key("forwardedHeaders"),
+        "connection",
+        &ep.forwarded_headers.connection,
+    );
     c.non_negative(at.key("udp").key("timeout"), ep.udp.timeout);
     c.no(at, "http3", &ep.http3);
     c.no(at, "observability", &ep.observability);
@@ -130,7 +168,10 @@ fn entry_point(c: &mut StaticCheck, config: &StaticConfig, at: &KeyPath, ep: &En
 fn providers(c: &mut StaticCheck, config: &StaticConfig) {
     let p = &config.providers;
     let at = KeyPath::of(&["providers"]);
-    c.non_negative(at.key("providersThrottleDuration"), p.providers_throttle_duration);
+    c.non_negative(
+        at.key("providersThrottleDuration"),
+        p.providers_throttle_duration,
+    );
     if let Some(file) = &p.file {
         let f_at = at.key("file");
         match (&file.filename, &file.directory) {
@@ -141,7 +182,11 @@ fn providers(c: &mut StaticCheck, config: &StaticConfig) {
             (None, None) => c.error(f_at.clone(), "`filename` or `directory` is required"),
             _ => {}
         }
-        c.no(&f_at, "debugLogGeneratedTemplate", &file.debug_log_generated_template);
+        c.no(
+            &f_at,
+            "debugLogGeneratedTemplate",
+            &file.debug_log_generated_template,
+        );
     }
     for (key, field) in [
         ("docker", &p.docker),
@@ -201,7 +246,10 @@ fn check_format(c: &mut StaticCheck, path: KeyPath, format: Option<&str>) {
     if let Some(f) = format
         && !["common", "json"].contains(&f.to_ascii_lowercase().as_str())
     {
-        c.error(path, format!("unknown format `{f}` (use `common` or `json`)"));
+        c.error(
+            path,
+            format!("unknown format `{f}` (use `common` or `json`)"),
+        );
     }
 }
 
@@ -214,7 +262,9 @@ pub(super) fn validate_entry_point_middlewares(ctx: &mut Ctx<'_>, config: &Stati
             ctx.reference(at.index(i), m, &target);
         }
         if !ep.http.middlewares.is_empty()
-            && ep.listen_address().is_ok_and(|a| a.protocol == Protocol::Udp)
+            && ep
+                .listen_address()
+                .is_ok_and(|a| a.protocol == Protocol::Udp)
         {
             ctx.error(at, "a UDP entry point cannot have HTTP middlewares");
         }

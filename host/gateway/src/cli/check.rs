@@ -63,7 +63,8 @@ fn check_dynamic(static_cfg: Option<&StaticConfig>, dynamic: &DynamicConfig) -> 
     if !errors.is_empty() {
         return errors;
     }
-    let entrypoints = static_cfg.map_or_else(Vec::new, |s| s.entry_points.keys().cloned().collect());
+    let entrypoints =
+        static_cfg.map_or_else(Vec::new, |s| s.entry_points.keys().cloned().collect());
     match Builder::new(entrypoints).build(dynamic, 1) {
         Ok(_) => Vec::new(),
         Err(errs) => errs.iter().map(ToString::to_string).collect(),

@@ -18,7 +18,10 @@ pub(super) fn run(config: Option<PathBuf>, log_level: Option<String>) -> ExitCod
         }
     };
     init_logging(&cfg, log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wasmgate: cannot start the async runtime: {e}");
@@ -46,7 +49,10 @@ pub(super) fn run(config: Option<PathBuf>, log_level: Option<String>) -> ExitCod
 
 async fn wait_for_stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

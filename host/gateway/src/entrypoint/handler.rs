@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use wasmgate_rules::{RequestInfo, request_host, routing_path};
+use wasmgate_rules::{RequestInfo, request_host_of, routing_path};
 
 /// What a connection knows about itself.
 #[derive(Debug)]
@@ -79,23 +79,33 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnInfo, live: &Live) -> Res
     resp
 }
 
-async fn serve(config: &RuntimeConfig, mut req: Request<Body>, ctx: &mut RequestCtx) -> Response<Body> {
+async fn serve(
+    config: &RuntimeConfig,
+    mut req: Request<Body>,
+    ctx: &mut RequestCtx,
+) -> Response<Body> {
     if req.version() == Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
         return status(StatusCode::BAD_REQUEST);
     }
-    let routed = config.entrypoints.get(&ctx.entrypoint.name).and_then(|table| {
-        let host = request_host(&ctx.host);
-        let path = routing_path(req.uri().path());
-        let info = RequestInfo {
-            method: req.method(),
-            host: &host,
-            path: &path,
-            query: req.uri().query(),
-            headers: req.headers(),
-            client_ip: Some(ctx.client_ip()),
-        };
-        table.find(&info).map(|r| r.value.clone())
-    });
+    if has_bad_escape(req.uri().path()) {
+        return status(StatusCode::BAD_REQUEST);
+    }
+    let routed = config
+        .entrypoints
+        .get(&ctx.entrypoint.name)
+        .and_then(|table| {
+            let host = request_host_of(req.uri(), req.headers());
+            let path = routing_path(req.uri().path());
+            let info = RequestInfo {
+                method: req.method(),
+                host: &host,
+                path: &path,
+                query: req.uri().query(),
+                headers: req.headers(),
+                client_ip: Some(ctx.client_ip()),
+            };
+            table.find(&info).map(|r| r.value.clone())
+        });
     let Some(router) = routed else {
         tracing::debug!(entrypoint = %ctx.entrypoint.name, host = %ctx.host, path = %req.uri().path(), "no router matches");
         return status(ProxyError::NoRoute.status());
@@ -137,4 +147,14 @@ async fn serve(config: &RuntimeConfig, mut req: Request<Body>, ctx: &mut Request
         resp = resp.map(|b| HoldBody::wrap(b, holds));
     }
     resp
+}
+
+/// Whether a path has a `%` not followed by two hex digits (Traefik answers 400 to those).
+fn has_bad_escape(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }

@@ -1,10 +1,10 @@
 //! Building middlewares from their configuration.
 
+use super::MiddlewareRt;
 use super::headers::{Cors, HeadersRt};
 use super::limits::{InFlightReq, IpAllowList, RateLimit, Source};
 use super::path::PathRewrite;
 use super::redirect::Redirect;
-use super::MiddlewareRt;
 use crate::context::parse_cidr;
 use http::{HeaderName, HeaderValue, StatusCode};
 use regex::Regex;
@@ -28,7 +28,11 @@ fn header_list(
 ) -> Result<Vec<(HeaderName, Option<HeaderValue>)>, String> {
     map.iter()
         .map(|(k, v)| {
-            let value = if v.is_empty() { None } else { Some(header_value(v)?) };
+            let value = if v.is_empty() {
+                None
+            } else {
+                Some(header_value(v)?)
+            };
             Ok((header_name(k)?, value))
         })
         .collect()
@@ -63,10 +67,16 @@ fn ip_strategy(s: &config::IpStrategy) -> Result<Source, String> {
         return Err("ipStrategy.ipv6Subnet is not supported yet".into());
     }
     if s.depth > 0 {
-        return Ok(Source::ForwardedDepth(usize::try_from(s.depth).unwrap_or(usize::MAX)));
+        return Ok(Source::ForwardedDepth(
+            usize::try_from(s.depth).unwrap_or(usize::MAX),
+        ));
     }
     if !s.excluded_ips.is_empty() {
-        let nets = s.excluded_ips.iter().map(|r| parse_cidr(r)).collect::<Result<_, _>>()?;
+        let nets = s
+            .excluded_ips
+            .iter()
+            .map(|r| parse_cidr(r))
+            .collect::<Result<_, _>>()?;
         return Ok(Source::ForwardedExcluding(nets));
     }
     Ok(Source::ClientIp)
@@ -87,7 +97,11 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
             r.replacement.clone(),
         )),
         M::RedirectScheme(r) => MiddlewareRt::Redirect(Redirect::Scheme {
-            scheme: if r.scheme.is_empty() { "https".into() } else { r.scheme.clone() },
+            scheme: if r.scheme.is_empty() {
+                "https".into()
+            } else {
+                r.scheme.clone()
+            },
             port: r.port.clone().filter(|p| !p.is_empty()),
             permanent: r.permanent,
         }),
@@ -98,13 +112,19 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
         }),
         M::Headers(h) => MiddlewareRt::Headers(headers(h)?),
         M::IpAllowList(a) | M::IpWhiteList(a) => MiddlewareRt::IpAllowList(IpAllowList {
-            ranges: a.source_range.iter().map(|r| parse_cidr(r)).collect::<Result<_, _>>()?,
+            ranges: a
+                .source_range
+                .iter()
+                .map(|r| parse_cidr(r))
+                .collect::<Result<_, _>>()?,
             source: match &a.ip_strategy {
                 Some(s) => ip_strategy(s)?,
                 None => Source::ClientIp,
             },
             reject: match a.reject_status_code {
-                Some(c) => StatusCode::from_u16(c).map_err(|_| format!("invalid rejectStatusCode {c}"))?,
+                Some(c) => {
+                    StatusCode::from_u16(c).map_err(|_| format!("invalid rejectStatusCode {c}"))?
+                }
                 None => StatusCode::FORBIDDEN,
             },
         }),
@@ -118,7 +138,12 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
             u64::try_from(r.burst).unwrap_or(1),
             source(r.source_criterion.as_ref())?,
         )),
-        other => return Err(format!("middleware type `{}` is not supported yet", other.kind())),
+        other => {
+            return Err(format!(
+                "middleware type `{}` is not supported yet",
+                other.kind()
+            ));
+        }
     })
 }
 

@@ -90,7 +90,9 @@ impl HeadersRt {
     pub fn on_request(&self, req: &mut Request<Body>) -> Flow {
         if let Some(cors) = &self.cors {
             let preflight = req.method() == Method::OPTIONS
-                && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+                && req
+                    .headers()
+                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
                 && req.headers().contains_key(header::ORIGIN);
             if preflight {
                 let mut resp = status(StatusCode::OK);

@@ -4,10 +4,10 @@
 //! it; `on_response` may change the response. A router's chain is flattened at build time
 //! (`chain` middlewares disappear), so the request path walks one slice.
 
+pub mod build;
 pub mod headers;
 pub mod limits;
 pub mod path;
-pub mod build;
 pub mod redirect;
 
 use crate::body::{self, Body};

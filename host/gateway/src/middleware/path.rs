@@ -104,17 +104,33 @@ mod tests {
 
     #[test]
     fn rewrites() {
-        assert_eq!(run(PathRewrite::AddPrefix("/api".into()), "/x?a=1").uri(), "/api/x?a=1");
+        assert_eq!(
+            run(PathRewrite::AddPrefix("/api".into()), "/x?a=1").uri(),
+            "/api/x?a=1"
+        );
         let r = run(PathRewrite::StripPrefix(vec!["/foo".into()]), "/foo/bar");
         assert_eq!(r.uri(), "/bar");
         assert_eq!(r.headers()["x-forwarded-prefix"], "/foo");
-        assert_eq!(run(PathRewrite::StripPrefix(vec!["/foo".into()]), "/foo").uri(), "/");
+        assert_eq!(
+            run(PathRewrite::StripPrefix(vec!["/foo".into()]), "/foo").uri(),
+            "/"
+        );
         let re = Regex::new("^/users/[0-9]+").unwrap();
-        assert_eq!(run(PathRewrite::StripPrefixRegex(vec![re]), "/users/12/x").uri(), "/x");
+        assert_eq!(
+            run(PathRewrite::StripPrefixRegex(vec![re]), "/users/12/x").uri(),
+            "/x"
+        );
         let r = run(PathRewrite::ReplacePath("/new".into()), "/old?q");
         assert_eq!(r.uri(), "/new?q");
         assert_eq!(r.headers()["x-replaced-path"], "/old");
         let re = Regex::new("^/foo/(.*)").unwrap();
-        assert_eq!(run(PathRewrite::ReplacePathRegex(re, "/bar/$1".into()), "/foo/x").uri(), "/bar/x");
+        assert_eq!(
+            run(
+                PathRewrite::ReplacePathRegex(re, "/bar/$1".into()),
+                "/foo/x"
+            )
+            .uri(),
+            "/bar/x"
+        );
     }
 }

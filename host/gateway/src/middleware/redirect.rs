@@ -59,7 +59,10 @@ impl Redirect {
                 if !regex.is_match(&url) {
                     return Flow::Continue;
                 }
-                (regex.replace(&url, replacement.as_str()).into_owned(), *permanent)
+                (
+                    regex.replace(&url, replacement.as_str()).into_owned(),
+                    *permanent,
+                )
             }
         };
         let keeps_method = !matches!(*req.method(), Method::GET | Method::HEAD);
@@ -82,7 +85,9 @@ impl Redirect {
 
 fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }

@@ -29,12 +29,16 @@ impl DynamicSource {
     ///
     /// The parent directory of a file is watched, not the file, so editors that save by
     /// renaming a new file over the old one are seen too.
-    pub fn watch(&self) -> notify::Result<Option<(notify::RecommendedWatcher, mpsc::Receiver<()>)>> {
+    pub fn watch(
+        &self,
+    ) -> notify::Result<Option<(notify::RecommendedWatcher, mpsc::Receiver<()>)>> {
         use notify::{RecursiveMode, Watcher};
         let (dir, only): (&Path, Option<PathBuf>) = match self {
             DynamicSource::Fixed(_) => return Ok(None),
             DynamicSource::File(p) => (
-                p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")),
+                p.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
                 p.file_name().map(PathBuf::from),
             ),
             DynamicSource::Directory(d) => (d.as_path(), None),
@@ -46,7 +50,10 @@ impl DynamicSource {
                 return;
             }
             let relevant = match &only {
-                Some(name) => ev.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())),
+                Some(name) => ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str())),
                 None => true,
             };
             if relevant {

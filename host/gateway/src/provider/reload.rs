@@ -36,7 +36,12 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader publishing into `live`.
-    pub fn new(builder: Builder, source: DynamicSource, static_cfg: Arc<StaticConfig>, live: Arc<Live>) -> Self {
+    pub fn new(
+        builder: Builder,
+        source: DynamicSource,
+        static_cfg: Arc<StaticConfig>,
+        live: Arc<Live>,
+    ) -> Self {
         Reloader {
             state: Arc::new(tokio::sync::Mutex::new(Some(State {
                 builder,
@@ -63,7 +68,10 @@ impl Reloader {
         .await
         .map_err(|e| format!("reload task failed: {e}"))?;
         *guard = Some(state);
-        let source = guard.as_ref().map(|s| s.source.describe()).unwrap_or_default();
+        let source = guard
+            .as_ref()
+            .map(|s| s.source.describe())
+            .unwrap_or_default();
         match result {
             Ok((Some(runtime), took)) => {
                 let routers: usize = runtime.entrypoints.values().map(|t| t.len()).sum();
@@ -83,20 +91,32 @@ impl Reloader {
     }
 }
 
-fn build(state: &mut State, generation: u64) -> Result<Option<crate::runtime::RuntimeConfig>, String> {
+fn build(
+    state: &mut State,
+    generation: u64,
+) -> Result<Option<crate::runtime::RuntimeConfig>, String> {
     let dynamic = state.source.load().map_err(|e| e.to_string())?;
     if state.builder.is_current(&dynamic) {
         return Ok(None);
     }
     let errors = wasmgate_config::validate(Some(&state.static_cfg), &dynamic);
     if !errors.is_empty() {
-        return Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+        return Err(errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"));
     }
     state
         .builder
         .build(&dynamic, generation)
         .map(Some)
-        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        .map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
 }
 
 /// Watches the source and SIGHUP, and reloads after each burst of changes.
@@ -135,7 +155,9 @@ pub async fn watch_loop(reloader: Reloader, source: DynamicSource, throttle: Dur
         }
         // Debounce: wait until the files have been quiet for a moment.
         if let Some(rx) = changes.as_mut() {
-            while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {}
+            while let Ok(Some(())) =
+                tokio::time::timeout(Duration::from_millis(50), rx.recv()).await
+            {}
         }
         let started = Instant::now();
         let _ = reloader.reload().await;

@@ -35,7 +35,11 @@ impl Upstream {
                     "server url `{url}`: https upstreams are not supported yet"
                 ));
             }
-            _ => return Err(format!("server url `{url}` must start with http:// or h2c://")),
+            _ => {
+                return Err(format!(
+                    "server url `{url}` must start with http:// or h2c://"
+                ));
+            }
         };
         let authority = uri
             .authority()

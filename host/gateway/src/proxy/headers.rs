@@ -70,7 +70,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let te_trailers = headers
         .get(header::TE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -117,7 +120,11 @@ pub fn set_forwarded(headers: &mut HeaderMap, info: &ForwardedInfo<'_>) {
     if let Ok(v) = HeaderValue::try_from(xff) {
         headers.insert(X_FORWARDED_FOR, v);
     }
-    set_if_absent(headers, X_FORWARDED_PROTO, HeaderValue::from_static(info.proto));
+    set_if_absent(
+        headers,
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(info.proto),
+    );
     if let Ok(v) = HeaderValue::from_str(info.host) {
         set_if_absent(headers, X_FORWARDED_HOST, v);
     }
@@ -150,7 +157,10 @@ mod tests {
     #[test]
     fn connection_listed_headers_go_but_forwarded_ones_stay() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, "x-secret, X-Forwarded-For, x-real-ip".parse().unwrap());
+        h.insert(
+            header::CONNECTION,
+            "x-secret, X-Forwarded-For, x-real-ip".parse().unwrap(),
+        );
         h.insert("x-secret", "1".parse().unwrap());
         h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
         strip_hop_by_hop(&mut h, false);
@@ -175,7 +185,13 @@ mod tests {
         assert_eq!(h[X_FORWARDED_PROTO], "http");
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, "1.1.1.1".parse().unwrap());
-        set_forwarded(&mut h, &ForwardedInfo { trusted: true, ..info(&server) });
+        set_forwarded(
+            &mut h,
+            &ForwardedInfo {
+                trusted: true,
+                ..info(&server)
+            },
+        );
         assert_eq!(h[X_FORWARDED_FOR], "1.1.1.1, 10.1.2.3");
     }
 

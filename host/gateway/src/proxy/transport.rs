@@ -41,7 +41,9 @@ pub struct Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("settings", &self.settings).finish()
+        f.debug_struct("Transport")
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -62,7 +64,11 @@ impl Transport {
         let http1 = builder.build(connector.clone());
         builder.http2_only(true);
         let h2c = builder.build(connector);
-        Transport { settings, http1, h2c }
+        Transport {
+            settings,
+            http1,
+            h2c,
+        }
     }
 
     /// The settings this transport was built from.
@@ -96,11 +102,7 @@ impl Transport {
     }
 }
 
-fn classify(
-    err: &hyper_util::client::legacy::Error,
-    upstream: &str,
-    dial: Duration,
-) -> ProxyError {
+fn classify(err: &hyper_util::client::legacy::Error, upstream: &str, dial: Duration) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>()

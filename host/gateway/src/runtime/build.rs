@@ -67,7 +67,11 @@ impl Builder {
 
     /// Builds everything, or returns every error found. On error, nothing of the previous
     /// build is lost.
-    pub fn build(&mut self, cfg: &DynamicConfig, generation: u64) -> Result<RuntimeConfig, Vec<BuildError>> {
+    pub fn build(
+        &mut self,
+        cfg: &DynamicConfig,
+        generation: u64,
+    ) -> Result<RuntimeConfig, Vec<BuildError>> {
         let mut b = Build {
             cfg,
             old: self,
@@ -77,8 +81,12 @@ impl Builder {
             rules: HashMap::new(),
             errors: Vec::new(),
         };
-        let mut tables: HashMap<String, Vec<Route<Arc<RouterRt>>>> =
-            b.old.entrypoints.iter().map(|e| (e.clone(), Vec::new())).collect();
+        let mut tables: HashMap<String, Vec<Route<Arc<RouterRt>>>> = b
+            .old
+            .entrypoints
+            .iter()
+            .map(|e| (e.clone(), Vec::new()))
+            .collect();
         for (name, router) in &cfg.http.routers {
             if let Some((rt, rule, priority)) = b.router(name, router) {
                 let eps: Vec<String> = if router.entry_points.is_empty() {
@@ -87,10 +95,12 @@ impl Builder {
                     router.entry_points.clone()
                 };
                 for ep in eps {
-                    tables
-                        .entry(ep)
-                        .or_default()
-                        .push(Route::new(name.clone(), rule.clone(), priority, rt.clone()));
+                    tables.entry(ep).or_default().push(Route::new(
+                        name.clone(),
+                        rule.clone(),
+                        priority,
+                        rt.clone(),
+                    ));
                 }
             }
         }
@@ -130,9 +140,14 @@ struct Build<'a> {
 }
 
 impl Build<'_> {
-    fn router(&mut self, name: &str, r: &config::Router) -> Option<(Arc<RouterRt>, Arc<HttpRule>, i64)> {
+    fn router(
+        &mut self,
+        name: &str,
+        r: &config::Router,
+    ) -> Option<(Arc<RouterRt>, Arc<HttpRule>, i64)> {
         if r.tls.is_some() {
-            self.errors.push(err("router", name, "`tls` routers are not supported yet"));
+            self.errors
+                .push(err("router", name, "`tls` routers are not supported yet"));
             return None;
         }
         let syntax = match r.rule_syntax.as_deref() {
@@ -140,7 +155,11 @@ impl Build<'_> {
             Some(s) => match s.parse() {
                 Ok(s) => s,
                 Err(_) => {
-                    self.errors.push(err("router", name, format!("ruleSyntax `{s}` is not `v3` or `v2`")));
+                    self.errors.push(err(
+                        "router",
+                        name,
+                        format!("ruleSyntax `{s}` is not `v3` or `v2`"),
+                    ));
                     return None;
                 }
             },
@@ -178,7 +197,8 @@ impl Build<'_> {
                 Some(r)
             }
             Err(e) => {
-                self.errors.push(err("router", router, format!("rule `{text}`: {e}")));
+                self.errors
+                    .push(err("router", router, format!("rule `{text}`: {e}")));
                 None
             }
         }
@@ -194,12 +214,18 @@ impl Build<'_> {
             Some(n) => match self.cfg.http.servers_transports.get(local(n)) {
                 Some(d) => d.clone(),
                 None => {
-                    self.errors.push(err("service", service, format!("serversTransport `{n}` does not exist")));
+                    self.errors.push(err(
+                        "service",
+                        service,
+                        format!("serversTransport `{n}` does not exist"),
+                    ));
                     return None;
                 }
             },
         };
-        let settings = transport_settings(&key, &def).map_err(|e| self.errors.push(e)).ok()?;
+        let settings = transport_settings(&key, &def)
+            .map_err(|e| self.errors.push(e))
+            .ok()?;
         let t = match self.old.transports.get(&key) {
             Some(old) if *old.settings() == settings => old.clone(),
             _ => Arc::new(Transport::new(settings)),
@@ -213,7 +239,11 @@ impl Build<'_> {
             "whoami@internal" => return Some(Arc::new(ServiceRt::Internal(Internal::Whoami))),
             "noop@internal" => return Some(Arc::new(ServiceRt::Internal(Internal::Noop))),
             n if n.ends_with("@internal") => {
-                self.errors.push(err("service", n, "internal service not supported (use whoami@internal or noop@internal)"));
+                self.errors.push(err(
+                    "service",
+                    n,
+                    "internal service not supported (use whoami@internal or noop@internal)",
+                ));
                 return None;
             }
             _ => {}
@@ -223,7 +253,11 @@ impl Build<'_> {
             return Some(s.clone());
         }
         if stack.iter().any(|s| s == key) {
-            self.errors.push(err("service", key, format!("reference cycle: {} -> {key}", stack.join(" -> "))));
+            self.errors.push(err(
+                "service",
+                key,
+                format!("reference cycle: {} -> {key}", stack.join(" -> ")),
+            ));
             return None;
         }
         let Some(def) = self.cfg.http.services.get(key) else {
@@ -240,22 +274,40 @@ impl Build<'_> {
             _ => None,
         };
         let rt = reuse.unwrap_or(built);
-        self.services.insert(key.to_owned(), (def.clone(), rt.clone()));
+        self.services
+            .insert(key.to_owned(), (def.clone(), rt.clone()));
         Some(rt)
     }
 
-    fn service_def(&mut self, name: &str, def: &config::Service, stack: &mut Vec<String>) -> Option<Arc<ServiceRt>> {
+    fn service_def(
+        &mut self,
+        name: &str,
+        def: &config::Service,
+        stack: &mut Vec<String>,
+    ) -> Option<Arc<ServiceRt>> {
         let id: Arc<str> = Arc::from(name);
         Some(Arc::new(match def {
             config::Service::LoadBalancer(lb) => {
                 if lb.health_check.is_some() {
-                    self.errors.push(err("service", name, "loadBalancer.healthCheck is not supported yet"));
+                    self.errors.push(err(
+                        "service",
+                        name,
+                        "loadBalancer.healthCheck is not supported yet",
+                    ));
                 }
                 if lb.sticky.is_some() {
-                    self.errors.push(err("service", name, "loadBalancer.sticky is not supported yet"));
+                    self.errors.push(err(
+                        "service",
+                        name,
+                        "loadBalancer.sticky is not supported yet",
+                    ));
                 }
                 if lb.strategy.as_deref().is_some_and(|s| s != "wrr") {
-                    self.errors.push(err("service", name, "only the `wrr` loadBalancer strategy is supported"));
+                    self.errors.push(err(
+                        "service",
+                        name,
+                        "only the `wrr` loadBalancer strategy is supported",
+                    ));
                 }
                 let transport = self.transport(name, lb.servers_transport.as_deref());
                 let mut servers = Vec::with_capacity(lb.servers.len());
@@ -274,7 +326,8 @@ impl Build<'_> {
             }
             config::Service::Weighted(w) => {
                 if w.sticky.is_some() {
-                    self.errors.push(err("service", name, "weighted.sticky is not supported yet"));
+                    self.errors
+                        .push(err("service", name, "weighted.sticky is not supported yet"));
                 }
                 let mut children = Vec::new();
                 for c in &w.services {
@@ -301,7 +354,11 @@ impl Build<'_> {
                 })
             }
             other => {
-                self.errors.push(err("service", name, format!("service type `{}` is not supported yet", other.kind())));
+                self.errors.push(err(
+                    "service",
+                    name,
+                    format!("service type `{}` is not supported yet", other.kind()),
+                ));
                 return None;
             }
         }))
@@ -310,7 +367,11 @@ impl Build<'_> {
     fn flatten(&mut self, name: &str, out: &mut Vec<Arc<MiddlewareRt>>, stack: &mut Vec<String>) {
         let key = local(name);
         if stack.iter().any(|s| s == key) {
-            self.errors.push(err("middleware", key, format!("chain cycle: {} -> {key}", stack.join(" -> "))));
+            self.errors.push(err(
+                "middleware",
+                key,
+                format!("chain cycle: {} -> {key}", stack.join(" -> ")),
+            ));
             return;
         }
         let Some(def) = self.cfg.http.middlewares.get(key) else {
@@ -335,7 +396,8 @@ impl Build<'_> {
         };
         match built {
             Ok(m) => {
-                self.middlewares.insert(key.to_owned(), (def.clone(), m.clone()));
+                self.middlewares
+                    .insert(key.to_owned(), (def.clone(), m.clone()));
                 out.push(m);
             }
             Err(e) => self.errors.push(err("middleware", key, e)),
@@ -346,15 +408,24 @@ impl Build<'_> {
 /// Whether a freshly built service uses the same transport and children as `old`.
 fn same_parts(old: &ServiceRt, new: &ServiceRt) -> bool {
     match (old, new) {
-        (ServiceRt::LoadBalancer(a), ServiceRt::LoadBalancer(b)) => Arc::ptr_eq(&a.transport, &b.transport),
+        (ServiceRt::LoadBalancer(a), ServiceRt::LoadBalancer(b)) => {
+            Arc::ptr_eq(&a.transport, &b.transport)
+        }
         (ServiceRt::Weighted(a), ServiceRt::Weighted(b)) => {
             a.services.items().len() == b.services.items().len()
-                && a.services.items().iter().zip(b.services.items()).all(|(x, y)| Arc::ptr_eq(x, y))
+                && a.services
+                    .items()
+                    .iter()
+                    .zip(b.services.items())
+                    .all(|(x, y)| Arc::ptr_eq(x, y))
         }
         (ServiceRt::Mirroring(a), ServiceRt::Mirroring(b)) => {
             Arc::ptr_eq(&a.main, &b.main)
                 && a.mirrors.len() == b.mirrors.len()
-                && a.mirrors.iter().zip(&b.mirrors).all(|(x, y)| Arc::ptr_eq(&x.service, &y.service))
+                && a.mirrors
+                    .iter()
+                    .zip(&b.mirrors)
+                    .all(|(x, y)| Arc::ptr_eq(&x.service, &y.service))
         }
         _ => false,
     }
@@ -364,7 +435,10 @@ fn weight(w: Option<i64>) -> u32 {
     w.map_or(1, |w| u32::try_from(w.max(0)).unwrap_or(u32::MAX))
 }
 
-fn transport_settings(name: &str, def: &config::ServersTransport) -> Result<TransportSettings, BuildError> {
+fn transport_settings(
+    name: &str,
+    def: &config::ServersTransport,
+) -> Result<TransportSettings, BuildError> {
     let unsupported = [
         (def.server_name.is_some(), "serverName"),
         (def.insecure_skip_verify, "insecureSkipVerify"),
@@ -374,17 +448,29 @@ fn transport_settings(name: &str, def: &config::ServersTransport) -> Result<Tran
         (!def.cipher_suites.is_empty(), "cipherSuites"),
         (def.min_version.is_some(), "minVersion"),
         (def.max_version.is_some(), "maxVersion"),
-        (!def.forwarding_timeouts.read_idle_timeout.is_zero(), "forwardingTimeouts.readIdleTimeout"),
+        (
+            !def.forwarding_timeouts.read_idle_timeout.is_zero(),
+            "forwardingTimeouts.readIdleTimeout",
+        ),
     ];
     if let Some((_, key)) = unsupported.iter().find(|(set, _)| *set) {
-        return Err(err("serversTransport", name, format!("`{key}` is not supported yet (upstream TLS arrives with TLS support)")));
+        return Err(err(
+            "serversTransport",
+            name,
+            format!("`{key}` is not supported yet (upstream TLS arrives with TLS support)"),
+        ));
     }
     let t = &def.forwarding_timeouts;
     Ok(TransportSettings {
-        dial_timeout: t.dial_timeout.to_std_nonzero().unwrap_or(std::time::Duration::from_secs(30)),
+        dial_timeout: t
+            .dial_timeout
+            .to_std_nonzero()
+            .unwrap_or(std::time::Duration::from_secs(30)),
         response_header_timeout: t.response_header_timeout.to_std_nonzero(),
-        idle_conn_timeout: t.idle_conn_timeout.to_std_nonzero().unwrap_or(std::time::Duration::from_secs(90)),
+        idle_conn_timeout: t
+            .idle_conn_timeout
+            .to_std_nonzero()
+            .unwrap_or(std::time::Duration::from_secs(90)),
         max_idle_per_host: usize::try_from(def.max_idle_conns_per_host).unwrap_or(0),
     })
 }
-

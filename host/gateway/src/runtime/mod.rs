@@ -44,7 +44,10 @@ pub struct Live {
 
 impl Live {
     /// Live state serving `config`.
-    pub fn new(config: RuntimeConfig, access_log: Option<crate::accesslog::AccessLog>) -> Arc<Self> {
+    pub fn new(
+        config: RuntimeConfig,
+        access_log: Option<crate::accesslog::AccessLog>,
+    ) -> Arc<Self> {
         Arc::new(Live {
             config: arc_swap::ArcSwap::from_pointee(config),
             access_log,

@@ -103,7 +103,9 @@ impl Mirroring {
                 max: self.max_body_size,
             })
         };
-        self.main.call_boxed(Request::from_parts(parts, main_body), ctx).await
+        self.main
+            .call_boxed(Request::from_parts(parts, main_body), ctx)
+            .await
     }
 }
 
@@ -191,7 +193,10 @@ mod tests {
     #[test]
     fn percent_is_exact_per_hundred() {
         for p in [0, 1, 10, 33, 50, 99, 100] {
-            let m = Mirror::new(Arc::new(ServiceRt::Internal(super::super::Internal::Noop)), p);
+            let m = Mirror::new(
+                Arc::new(ServiceRt::Internal(super::super::Internal::Noop)),
+                p,
+            );
             let fired = (0..100).filter(|_| m.fires()).count();
             assert_eq!(fired, p as usize);
         }

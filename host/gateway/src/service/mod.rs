@@ -9,10 +9,10 @@ use crate::error::ProxyError;
 use crate::internal;
 use crate::proxy::{Transport, Upstream, forward};
 use http::{Request, Response};
+pub use mirror::{Mirror, Mirroring};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-pub use mirror::{Mirror, Mirroring};
 pub use wrr::Wrr;
 
 /// A built service, shared by every router that points at it.

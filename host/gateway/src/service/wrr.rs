@@ -104,7 +104,8 @@ mod tests {
         let wrr = Wrr::new(vec![("a", 3_000_000), ("b", 1_000_000), ("c", 7)]);
         let mut counts = [0usize; 3];
         for _ in 0..wrr.schedule.len() {
-            let i = ["a", "b", "c"].iter().position(|x| x == wrr.pick().unwrap()).unwrap();
+            let picked = *wrr.pick().unwrap();
+            let i = ["a", "b", "c"].iter().position(|x| *x == picked).unwrap();
             counts[i] += 1;
         }
         assert!((counts[0] as f64 / counts[1] as f64 - 3.0).abs() < 0.01);
