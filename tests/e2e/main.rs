@@ -2,6 +2,7 @@
 
 mod cli;
 mod errors;
+mod middlewares;
 mod proxying;
 mod reload;
 mod routing;

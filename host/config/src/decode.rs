@@ -136,15 +136,7 @@ fn recover(
         } else {
             path.clone()
         };
-        return unknown_key(
-            value,
-            &parent,
-            &field,
-            &expected,
-            "unknown key",
-            issues,
-            reported,
-        );
+        return unknown_key(value, &parent, &field, &expected, issues, reported);
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let words = backticked(message);
@@ -274,7 +266,6 @@ fn unknown_key(
     parent: &KeyPath,
     field: &str,
     expected: &[&str],
-    message: &str,
     issues: &mut Vec<Issue>,
     reported: &mut BTreeSet<KeyPath>,
 ) -> bool {
@@ -282,11 +273,25 @@ fn unknown_key(
         return true;
     }
     let suggestion = closest(field, expected.iter().copied());
-    issues.push(Issue::new(parent.key(field), message).suggest(suggestion));
+    let present = |value: &mut Value, key: &str| matches!(get_mut(value, &parent.0), Some(Value::Object(m)) if m.contains_key(key));
+    let issue = match suggestion {
+        Some(s) if s.eq_ignore_ascii_case(field) => Issue::new(
+            parent.key(field),
+            format!(
+                "duplicate key: `{field}` and `{s}` are the same key (keys are case-insensitive)"
+            ),
+        ),
+        Some(s) => {
+            if !present(value, s) {
+                // Validation would only repeat that the intended key is missing.
+                reported.insert(parent.key(s));
+            }
+            Issue::new(parent.key(field), "unknown key").suggest(Some(s))
+        }
+        None => Issue::new(parent.key(field), "unknown key"),
+    };
+    issues.push(issue);
     reported.insert(parent.key(field));
-    if let Some(s) = suggestion {
-        reported.insert(parent.key(s));
-    }
     remove_at(value, &parent.key(field).0)
 }
 

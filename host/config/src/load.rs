@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::decode::{Decoded, decode};
+use crate::decode::Decoded;
 use crate::error::{ConfigError, ConfigErrors, Issue, sort_errors};
 use crate::locate::{self, KeyPath, LocationIndex, Seg};
 use crate::model::{DynamicConfig, StaticConfig};
-use crate::shape::decode_dynamic;
+use crate::shape::{decode_dynamic, decode_static};
 use crate::sources::{SourceFile, SourceMap};
 use crate::validate::{self, Known};
 
@@ -145,6 +145,9 @@ fn read_file<T: DeserializeOwned>(
         dropped: BTreeSet::new(),
         complete: false,
     };
+    if path.is_dir() {
+        return unreadable("is a directory, not a configuration file".to_string());
+    }
     let format = match Format::of(path) {
         Ok(f) => f,
         Err(e) => return unreadable(e),
@@ -190,13 +193,13 @@ pub fn parse_static(
     format: Format,
     source: &str,
 ) -> Result<StaticConfig, ConfigErrors> {
-    let doc = finish_static(read_doc(text, format, PathBuf::from(source), decode));
+    let doc = finish_static(read_doc(text, format, PathBuf::from(source), decode_static));
     result(doc.errors, doc.config)
 }
 
 /// Loads and validates a static configuration file (`.yml`, `.yaml` or `.toml`).
 pub fn load_static(path: &Path) -> Result<StaticConfig, ConfigErrors> {
-    let doc = finish_static(read_file(path, decode));
+    let doc = finish_static(read_file(path, decode_static));
     result(doc.errors, doc.config)
 }
 
@@ -509,6 +512,11 @@ pub fn load_dynamic_checked(
 
 /// Checks a whole setup and reports every error found in all files.
 ///
+/// Every unknown key, ill-typed value and validation error of every file is reported. A YAML
+/// or TOML syntax error stops the reading of its file (the parsers do not recover), so at
+/// most one syntax error is reported per file; while any file is unreadable, references to
+/// names that might have been defined in it are not checked.
+///
 /// `static_path` is Traefik's static configuration (optional). The dynamic configuration is
 /// read from `dynamic_path` (a file or a directory) or, when not given, from the static
 /// configuration's `providers.file.filename` / `providers.file.directory` (relative paths
@@ -518,7 +526,7 @@ pub fn check(
     dynamic_path: Option<&Path>,
 ) -> Result<Checked, ConfigErrors> {
     let mut errors = Vec::new();
-    let static_doc = static_path.map(|p| finish_static(read_file(p, decode)));
+    let static_doc = static_path.map(|p| finish_static(read_file(p, decode_static)));
     let static_cfg = static_doc.as_ref().and_then(|d| d.config.clone());
     if let Some(doc) = &static_doc {
         errors.extend(doc.errors.iter().cloned());

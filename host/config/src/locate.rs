@@ -458,6 +458,23 @@ mod tests {
     }
 
     #[test]
+    fn yaml_anchors_and_merge_keys() {
+        let text = "base: &base\n  rule: \"Path(`/`)\"\n  service: s\nrouters:\n  a:\n    <<: *base\n    priority: 3\n  b: *base\n";
+        let parsed = parse_yaml(text).unwrap();
+        let v = &parsed.value["routers"];
+        assert_eq!(v["a"]["rule"], "Path(`/`)");
+        assert_eq!(v["a"]["priority"], 3);
+        assert_eq!(v["b"]["service"], "s");
+        assert_eq!(
+            parsed
+                .index
+                .locate(&KeyPath::of(&["routers", "a", "priority"]))
+                .map(|p| p.line),
+            Some(7)
+        );
+    }
+
+    #[test]
     fn yaml_syntax_error_has_position() {
         let err = parse_yaml("http:\n  routers: [\n    a: \"unterminated\n").unwrap_err();
         assert!(err.pos.is_some(), "{err:?}");

@@ -87,7 +87,47 @@ pub(crate) fn decode_dynamic<T: DeserializeOwned>(mut value: Value) -> Decoded<T
     decoded.issues = issues;
     decoded.reported.append(&mut reported);
     decoded.dropped.append(&mut dropped);
+    hint_misplaced(&mut decoded.issues, STATIC_SECTIONS, "static");
     decoded
+}
+
+/// Decodes the static configuration.
+pub(crate) fn decode_static<T: DeserializeOwned>(value: Value) -> Decoded<T> {
+    let mut decoded = decode(value);
+    hint_misplaced(&mut decoded.issues, DYNAMIC_SECTIONS, "dynamic");
+    decoded
+}
+
+const STATIC_SECTIONS: &[&str] = &[
+    "entryPoints",
+    "providers",
+    "log",
+    "accessLog",
+    "api",
+    "metrics",
+    "tracing",
+    "ping",
+    "certificatesResolvers",
+    "global",
+    "experimental",
+    "serversTransport",
+];
+
+const DYNAMIC_SECTIONS: &[&str] = &["http", "tcp", "udp", "tls"];
+
+/// Explains top-level keys that belong to the other kind of configuration.
+fn hint_misplaced(issues: &mut [Issue], sections: &[&str], kind: &str) {
+    for issue in issues.iter_mut() {
+        if issue.path.0.len() == 1
+            && let Some(key) = issue.path.last_key()
+            && sections.iter().any(|s| s.eq_ignore_ascii_case(key))
+        {
+            issue.message = format!(
+                "unknown key: `{key}` belongs in the {kind} configuration, not in this file"
+            );
+            issue.suggestion = None;
+        }
+    }
 }
 
 /// Looks up `key` in `object`, exactly or ignoring ASCII case; returns the actual key.

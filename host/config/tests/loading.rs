@@ -490,3 +490,159 @@ fn internal_and_provider_references() {
     let file_ref = ROUTED.replace("service: app", "service: app@file");
     assert!(parse_dynamic(&file_ref, Format::Yaml, "d.yml").is_ok());
 }
+
+#[test]
+fn duplicate_keys_differing_in_case() {
+    let text = ROUTED.replace(
+        "      service: app",
+        "      service: app\n      Service: app",
+    );
+    let errors = dynamic_errors(&text, Format::Yaml);
+    assert!(
+        errors[0].message.starts_with("duplicate key"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn empty_tls_means_tls_with_defaults() {
+    let text = ROUTED.replace("service: app", "service: app\n      tls:");
+    let c = parse_dynamic(&text, Format::Yaml, "d.yml").unwrap();
+    assert_eq!(c.http.routers["api"].tls, Some(Default::default()));
+}
+
+#[test]
+fn static_configuration_in_yaml_and_toml() {
+    let yaml = "\
+entryPoints:
+  web:
+    address: \":80\"
+    http:
+      redirections:
+        entryPoint:
+          to: websecure
+  websecure:
+    address: \"[::1]:443\"
+    transport:
+      respondingTimeouts:
+        readTimeout: 30s
+      lifeCycle:
+        graceTimeOut: 5
+    forwardedHeaders:
+      trustedIPs: [10.0.0.0/8]
+  dns:
+    address: \":53/udp\"
+providers:
+  providersThrottleDuration: 1s
+  file:
+    directory: /etc/wasmgate/dynamic
+    watch: false
+log:
+  level: debug
+accessLog:
+  format: json
+";
+    let toml = r#"
+[entryPoints.web]
+address = ":80"
+[entryPoints.web.http.redirections.entryPoint]
+to = "websecure"
+[entryPoints.websecure]
+address = "[::1]:443"
+[entryPoints.websecure.transport.respondingTimeouts]
+readTimeout = "30s"
+[entryPoints.websecure.transport.lifeCycle]
+graceTimeOut = 5
+[entryPoints.websecure.forwardedHeaders]
+trustedIPs = ["10.0.0.0/8"]
+[entryPoints.dns]
+address = ":53/udp"
+[providers]
+providersThrottleDuration = "1s"
+[providers.file]
+directory = "/etc/wasmgate/dynamic"
+watch = false
+[log]
+level = "debug"
+[accessLog]
+format = "json"
+"#;
+    let a = parse_static(yaml, Format::Yaml, "traefik.yml").unwrap();
+    let b = parse_static(toml, Format::Toml, "traefik.toml").unwrap();
+    assert_eq!(a, b);
+    let ws = &a.entry_points["websecure"];
+    assert_eq!(
+        ws.transport.responding_timeouts.read_timeout,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        ws.transport.responding_timeouts.idle_timeout,
+        Duration::from_secs(180)
+    );
+    assert_eq!(
+        ws.transport.life_cycle.grace_time_out,
+        Duration::from_secs(5)
+    );
+    assert_eq!(ws.listen_address().unwrap().host, "::1");
+    let redirect = a.entry_points["web"].http.redirections.as_ref().unwrap();
+    let redirect = redirect.entry_point.as_ref().unwrap();
+    assert_eq!(
+        (redirect.scheme.as_str(), redirect.permanent),
+        ("https", true)
+    );
+    assert_eq!(
+        a.entry_points["dns"].listen_address().unwrap().protocol,
+        wasmgate_config::Protocol::Udp
+    );
+    assert!(!a.providers.file.as_ref().unwrap().watch);
+    assert!(a.access_log.as_ref().unwrap().is_json());
+
+    let errors = parse_static(
+        &yaml
+            .replace("to: websecure", "to: websecur")
+            .replace("    address: \":80\"", "    adress: \":80\""),
+        Format::Yaml,
+        "traefik.yml",
+    )
+    .unwrap_err()
+    .0;
+    let adress = find(&errors, "entryPoints.web.adress");
+    assert_eq!(adress.suggestion.as_deref(), Some("address"));
+    assert_eq!(adress.line, Some(3));
+    let to = find(&errors, "entryPoints.web.http.redirections.entryPoint.to");
+    assert_eq!(to.suggestion.as_deref(), Some("websecure"));
+}
+
+#[test]
+fn validate_without_files() {
+    let mut c = parse_dynamic(ROUTED, Format::Yaml, "d.yml").unwrap();
+    c.http.routers.get_mut("api").unwrap().service = Some("missing".into());
+    let errors = validate(None, &c);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key_path, "http.routers.api.service");
+    assert_eq!(errors[0].file, None);
+    assert_eq!(
+        errors[0].to_string(),
+        "http.routers.api.service: unknown service `missing`"
+    );
+}
+
+#[test]
+fn static_and_dynamic_mixed_up() {
+    let errors = dynamic_errors("entryPoints:\n  web:\n    address: \":80\"\n", Format::Yaml);
+    assert_eq!(
+        errors[0].message,
+        "unknown key: `entryPoints` belongs in the static configuration, not in this file"
+    );
+    let errors = parse_static(ROUTED, Format::Yaml, "traefik.yml")
+        .unwrap_err()
+        .0;
+    assert!(
+        errors[0]
+            .message
+            .contains("belongs in the dynamic configuration"),
+        "{}",
+        errors[0]
+    );
+}

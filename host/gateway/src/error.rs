@@ -49,9 +49,10 @@ impl ProxyError {
         }
     }
 
-    /// Whether sending the same request elsewhere could succeed (nothing reached the upstream).
+    /// Whether sending the same (bodiless) request again could succeed: the upstream could not
+    /// be reached or broke the connection before answering.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ProxyError::NoServer { .. })
+        matches!(self, ProxyError::Upstream { .. })
             || matches!(self, ProxyError::Timeout { phase, .. } if *phase == "dial")
     }
 }

@@ -2,6 +2,7 @@
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 use crate::error::PluginError;
 use crate::spec::Grants;
@@ -27,7 +28,11 @@ pub(crate) fn check_imports(
     plugin: &str,
     grants: &Grants,
 ) -> Result<(), PluginError> {
-    for (name, _) in component.component_type().imports(engine) {
+    for (name, item) in component.component_type().imports(engine) {
+        // Type imports (from a world's `use`) carry no capability.
+        if matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)) {
+            continue;
+        }
         let refused = |hint: &str| PluginError::NotGranted {
             plugin: plugin.to_owned(),
             import: name.to_owned(),

@@ -45,7 +45,7 @@ pub fn check_file(file: &Path) -> Vec<String> {
         Ok(c) => c,
         Err(e) => return vec![format!("{e:#}")],
     };
-    let dynamic = match cfg.dynamic.load() {
+    let dynamic = match cfg.dynamic.load(Some(&cfg.static_cfg)) {
         Ok(d) => d,
         Err(e) => return e.iter().map(ToString::to_string).collect(),
     };
@@ -55,14 +55,8 @@ pub fn check_file(file: &Path) -> Vec<String> {
     check_dynamic(Some(&cfg.static_cfg), &dynamic)
 }
 
+/// Builds a validated configuration without serving it, for the errors only the gateway finds.
 fn check_dynamic(static_cfg: Option<&StaticConfig>, dynamic: &DynamicConfig) -> Vec<String> {
-    let errors: Vec<String> = wasmgate_config::validate(static_cfg, dynamic)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    if !errors.is_empty() {
-        return errors;
-    }
     let entrypoints =
         static_cfg.map_or_else(Vec::new, |s| s.entry_points.keys().cloned().collect());
     match Builder::new(entrypoints).build(dynamic, 1) {

@@ -4,8 +4,8 @@ use crate::accesslog::Entry;
 use crate::body::{self, Body};
 use crate::context::{EntryPointInfo, RequestCtx};
 use crate::error::ProxyError;
-use crate::middleware::{Flow, HoldBody, Holds, status};
-use crate::runtime::{Live, RuntimeConfig};
+use crate::middleware::{Flow, HoldBody, Holds, MiddlewareRt, status};
+use crate::runtime::{Live, RouterRt, RuntimeConfig};
 use http::{Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -126,7 +126,7 @@ async fn serve(
     }
     let mut resp = match early {
         Some(r) => r,
-        None => match router.service.call(req, ctx).await {
+        None => match call_with_retry(&router, req, ctx).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(
@@ -147,6 +147,41 @@ async fn serve(
         resp = resp.map(|b| HoldBody::wrap(b, holds));
     }
     resp
+}
+
+/// Calls the router's service, re-sending a bodiless request that failed to reach a server
+/// when the router has a `retry` middleware.
+async fn call_with_retry(
+    router: &RouterRt,
+    req: Request<Body>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, ProxyError> {
+    let policy = router.chain.iter().rev().find_map(|m| match &**m {
+        MiddlewareRt::Retry(r) => Some(*r),
+        _ => None,
+    });
+    let Some(policy) = policy.filter(|_| http_body::Body::is_end_stream(req.body())) else {
+        return router.service.call(req, ctx).await;
+    };
+    let (parts, _) = req.into_parts();
+    let mut wait = policy.initial_interval;
+    let mut attempt = 1;
+    loop {
+        let mut again = Request::new(body::empty());
+        *again.method_mut() = parts.method.clone();
+        *again.uri_mut() = parts.uri.clone();
+        *again.version_mut() = parts.version;
+        *again.headers_mut() = parts.headers.clone();
+        match router.service.call(again, ctx).await {
+            Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                tracing::debug!(router = %router.name, attempt, error = %e, "retrying");
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Whether a path has a `%` not followed by two hex digits (Traefik answers 400 to those).

@@ -138,6 +138,24 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
             u64::try_from(r.burst).unwrap_or(1),
             source(r.source_criterion.as_ref())?,
         )),
+        M::BasicAuth(a) => {
+            let mut lines = a.users.clone();
+            if let Some(file) = &a.users_file {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("basicAuth.usersFile `{file}`: {e}"))?;
+                lines.extend(text.lines().map(str::to_owned));
+            }
+            MiddlewareRt::BasicAuth(super::auth::BasicAuth::new(
+                lines,
+                a.realm.as_deref(),
+                a.header_field.as_deref(),
+                a.remove_header,
+            )?)
+        }
+        M::Retry(r) => MiddlewareRt::Retry(super::Retry {
+            attempts: u32::try_from(r.attempts.max(1)).unwrap_or(u32::MAX),
+            initial_interval: r.initial_interval.to_std().unwrap_or(Duration::from_millis(100)),
+        }),
         other => {
             return Err(format!(
                 "middleware type `{}` is not supported yet",

@@ -4,6 +4,7 @@
 //! it; `on_response` may change the response. A router's chain is flattened at build time
 //! (`chain` middlewares disappear), so the request path walks one slice.
 
+pub mod auth;
 pub mod build;
 pub mod headers;
 pub mod limits;
@@ -47,6 +48,19 @@ pub enum MiddlewareRt {
     InFlightReq(InFlightReq),
     /// rateLimit.
     RateLimit(RateLimit),
+    /// basicAuth.
+    BasicAuth(auth::BasicAuth),
+    /// retry: read by the router, which re-sends bodiless requests that failed to reach a server.
+    Retry(Retry),
+}
+
+/// Retry settings (`retry` middleware).
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Total tries, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub initial_interval: std::time::Duration,
 }
 
 impl MiddlewareRt {
@@ -73,6 +87,8 @@ impl MiddlewareRt {
                 None => Flow::Respond(status(StatusCode::SERVICE_UNAVAILABLE)),
             },
             MiddlewareRt::RateLimit(r) => r.on_request(req, ctx),
+            MiddlewareRt::BasicAuth(a) => a.on_request(req),
+            MiddlewareRt::Retry(_) => Flow::Continue,
         }
     }
 

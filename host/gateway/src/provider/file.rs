@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
-use wasmgate_config::{ConfigErrors, DynamicConfig};
+use wasmgate_config::{ConfigErrors, DynamicConfig, StaticConfig};
 
 /// Where the dynamic configuration comes from.
 #[derive(Debug, Clone)]
@@ -16,12 +16,21 @@ pub enum DynamicSource {
 }
 
 impl DynamicSource {
-    /// Reads the configuration. Blocking file I/O: call from a blocking thread.
-    pub fn load(&self) -> Result<DynamicConfig, ConfigErrors> {
+    /// Reads and validates the configuration (against the static configuration when given, for
+    /// entrypoint references). Blocking file I/O: call from a blocking thread.
+    pub fn load(&self, static_cfg: Option<&StaticConfig>) -> Result<DynamicConfig, ConfigErrors> {
         match self {
-            DynamicSource::Fixed(c) => Ok((**c).clone()),
-            DynamicSource::File(p) => wasmgate_config::load_dynamic(p),
-            DynamicSource::Directory(d) => wasmgate_config::load_dynamic_dir(d),
+            DynamicSource::Fixed(c) => {
+                let errors = wasmgate_config::validate(static_cfg, c);
+                if errors.is_empty() {
+                    Ok((**c).clone())
+                } else {
+                    Err(ConfigErrors(errors))
+                }
+            }
+            DynamicSource::File(p) | DynamicSource::Directory(p) => {
+                wasmgate_config::load_dynamic_checked(p, static_cfg)
+            }
         }
     }
 

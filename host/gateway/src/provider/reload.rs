@@ -95,17 +95,12 @@ fn build(
     state: &mut State,
     generation: u64,
 ) -> Result<Option<crate::runtime::RuntimeConfig>, String> {
-    let dynamic = state.source.load().map_err(|e| e.to_string())?;
+    let dynamic = state
+        .source
+        .load(Some(&state.static_cfg))
+        .map_err(|e| e.to_string())?;
     if state.builder.is_current(&dynamic) {
         return Ok(None);
-    }
-    let errors = wasmgate_config::validate(Some(&state.static_cfg), &dynamic);
-    if !errors.is_empty() {
-        return Err(errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"));
     }
     state
         .builder
