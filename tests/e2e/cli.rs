@@ -198,12 +198,16 @@ async fn access_log_records_requests() {
     )
     .unwrap();
     let dynamic = format!(
-        "http:\n  routers:\n    logged:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  services:\n{}",
+        "http:\n  routers:\n    logged:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n    quiet:\n      rule: \"PathPrefix(`/quiet`)\"\n      service: s\n      observability:\n        accessLogs: false\n  services:\n{}",
         lb("s", &[&be.url()])
     );
     std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
     let config = dir.path().join("static.yml");
     let (child, url, _logs) = run(&["--config", config.to_str().unwrap()]).await;
+    let (status, _, _) = get(&http1_client(), &format!("{url}/quiet/path"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
     let (status, _, _) = get(&http1_client(), &format!("{url}/logged/path"))
         .await
         .unwrap();
@@ -215,6 +219,10 @@ async fn access_log_records_requests() {
     .await
     .unwrap();
     let line = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !line.contains("/quiet/path"),
+        "router opted out of the access log: {line}"
+    );
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(v["RouterName"], "logged");
     assert_eq!(v["DownstreamStatus"], 200);

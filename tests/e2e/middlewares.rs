@@ -60,7 +60,10 @@ async fn path_header_and_redirect_middlewares() {
     );
     let gw = TestGateway::start(&dynamic).await;
     let client = gw.client();
-    let req = http::Request::get("http://app.test/api/users?x=1").header("user-agent", "curl").body(empty()).unwrap();
+    let req = http::Request::get("http://app.test/api/users?x=1")
+        .header("user-agent", "curl")
+        .body(empty())
+        .unwrap();
     let (status, headers, body) = send(&client, req).await.unwrap();
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -68,7 +71,10 @@ async fn path_header_and_redirect_middlewares() {
     assert_eq!(v["query"], "x=1");
     assert_eq!(v["headers"]["x-team"][0], "platform");
     assert_eq!(v["headers"]["x-forwarded-prefix"][0], "/api");
-    assert!(v["headers"].get("user-agent").is_none(), "empty value removes the header");
+    assert!(
+        v["headers"].get("user-agent").is_none(),
+        "empty value removes the header"
+    );
     assert_eq!(headers["x-served-by"], "wasmgate");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
@@ -141,14 +147,20 @@ async fn access_control_middlewares() {
     assert_eq!(headers["www-authenticate"], "Basic realm=\"traefik\"");
     for user in ["apr", "bc", "sha"] {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:hunter2"));
-        let req = http::Request::get("http://app.test/private").header("authorization", format!("Basic {token}")).body(empty()).unwrap();
+        let req = http::Request::get("http://app.test/private")
+            .header("authorization", format!("Basic {token}"))
+            .body(empty())
+            .unwrap();
         let (status, _, body) = send(&client, req).await.unwrap();
         assert_eq!(status, 200, "user {user}");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["headers"]["x-user"][0], user);
         assert!(v["headers"].get("authorization").is_none(), "removeHeader");
         let bad = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
-        let req = http::Request::get("http://app.test/private").header("authorization", format!("Basic {bad}")).body(empty()).unwrap();
+        let req = http::Request::get("http://app.test/private")
+            .header("authorization", format!("Basic {bad}"))
+            .body(empty())
+            .unwrap();
         assert_eq!(send(&client, req).await.unwrap().0, 401);
     }
 
@@ -157,11 +169,25 @@ async fn access_control_middlewares() {
 
     let statuses: Vec<u16> = futures_util::future::join_all((0..5).map(|_| {
         let client = client.clone();
-        async move { get(&client, "http://app.test/limited").await.unwrap().0.as_u16() }
+        async move {
+            get(&client, "http://app.test/limited")
+                .await
+                .unwrap()
+                .0
+                .as_u16()
+        }
     }))
     .await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -206,10 +232,20 @@ async fn in_flight_limit_and_retry() {
         let client = client.clone();
         tokio::spawn(async move { get(&client, "http://app.test/delay/500").await.unwrap().0 })
     };
-    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(get(&client, "http://app.test/delay/1").await.unwrap().0, 503, "second in flight refused");
+    wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&client, "http://app.test/delay/1").await.unwrap().0,
+        503,
+        "second in flight refused"
+    );
     assert_eq!(first.await.unwrap(), 200);
-    assert_eq!(get(&client, "http://app.test/delay/1").await.unwrap().0, 200, "slot released");
+    assert_eq!(
+        get(&client, "http://app.test/delay/1").await.unwrap().0,
+        200,
+        "slot released"
+    );
 
     // Every request lands: the refused server is retried on the healthy one.
     for _ in 0..6 {

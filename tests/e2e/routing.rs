@@ -115,3 +115,41 @@ async fn ten_thousand_host_routers_route_correctly() {
     let (status, _, _) = get(&client, "http://h10000.test/").await.unwrap();
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn entrypoint_redirection_and_entrypoint_middlewares() {
+    let be = HttpBackend::builder("be").start().await;
+    let static_cfg = r#"
+entryPoints:
+  web:
+    address: "127.0.0.1:0"
+    http:
+      redirections:
+        entryPoint:
+          to: ":8443"
+          scheme: https
+  inner:
+    address: "127.0.0.1:0"
+    http:
+      middlewares: [stamp@file]
+providers:
+  file:
+    filename: dynamic.yml
+"#;
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n  middlewares:\n    stamp:\n      headers:\n        customRequestHeaders:\n          X-Entry: inner\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
+    let gw = TestGateway::with_static(static_cfg, &dynamic).await;
+    let (status, h, _) = get(&gw.client(), "http://app.test/x?y=1").await.unwrap();
+    assert_eq!(status, 301);
+    assert_eq!(h["location"], "https://app.test:8443/x?y=1");
+    assert_eq!(be.requests(), 0);
+
+    let inner = gw.gateway.addr("inner").unwrap();
+    let client = wasmgate_test_harness::http1_client_via(inner);
+    let v = wasmgate_test_harness::get_json(&client, "http://app.test/x")
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-entry"][0], "inner");
+}

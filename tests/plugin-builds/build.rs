@@ -14,19 +14,35 @@ const WORKSPACES: &[(&str, &[&str])] = &[
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let root = manifest_dir.join("../..").canonicalize().expect("repository root");
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("repository root");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
     // OUT_DIR is <target>/<profile>/build/<pkg>/out (or <target>/<triple>/<profile>/...).
     let target = out_dir
         .ancestors()
         .find(|p| p.join("CACHEDIR.TAG").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| out_dir.ancestors().nth(4).expect("deep OUT_DIR").to_path_buf());
+        .unwrap_or_else(|| {
+            out_dir
+                .ancestors()
+                .nth(4)
+                .expect("deep OUT_DIR")
+                .to_path_buf()
+        });
     let guest_target = target.join("wasm-plugins");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
-    for dir in ["wit", "sdk/rust/src", "sdk/rust/Cargo.toml", "plugins", "tests/plugins"] {
+    for dir in [
+        "wit",
+        "sdk/rust/src",
+        "sdk/rust/Cargo.toml",
+        "plugins",
+        "tests/plugins",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
@@ -34,10 +50,16 @@ fn main() {
     for (ws, members) in WORKSPACES {
         let manifest = root.join(ws).join("Cargo.toml");
         let mut cmd = Command::new(&cargo);
-        cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&guest_target);
+        cmd.args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&guest_target);
         // Flags and wrappers of the outer (host) build must not leak into
         // the guest build (e.g. clippy's wrapper, host RUSTFLAGS).
         for var in [
@@ -51,7 +73,9 @@ fn main() {
         ] {
             cmd.env_remove(var);
         }
-        let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
         if !status.success() {
             panic!(
                 "building the guest plugins in {ws} failed (is the target installed? `rustup target add wasm32-wasip2`)"

@@ -105,6 +105,8 @@ pub struct RequestCtx {
     pub service: Option<Arc<str>>,
     /// The upstream server chosen.
     pub upstream: Option<Arc<str>>,
+    /// False when the router opted out of the access log.
+    pub access_log: bool,
     /// When the request arrived.
     pub started: Instant,
 }

@@ -94,6 +94,12 @@ impl Gateway {
         let mut bound = Vec::new();
         let mut addrs = BTreeMap::new();
         for (name, ep) in &static_cfg.entry_points {
+            if ep.http.tls.is_some() {
+                bail!("entrypoint `{name}`: http.tls is not supported yet");
+            }
+            if ep.proxy_protocol.is_some() {
+                bail!("entrypoint `{name}`: proxyProtocol is not supported yet");
+            }
             let addr =
                 parse_address(&ep.address).with_context(|| format!("entrypoint `{name}`"))?;
             let listener = tokio::net::TcpListener::bind(addr)
@@ -132,7 +138,7 @@ impl Gateway {
                 listener,
             });
         }
-        let builder = Builder::new(static_cfg.entry_points.keys().cloned().collect());
+        let builder = Builder::new(&static_cfg);
         let reloader = Reloader::new(
             builder,
             config.dynamic.clone(),

@@ -51,7 +51,9 @@ pub(crate) fn check_imports(
             if grants.outbound_http.is_some() {
                 continue;
             }
-            return Err(refused(" (add an `outbound-http` grant listing the allowed hosts)"));
+            return Err(refused(
+                " (add an `outbound-http` grant listing the allowed hosts)",
+            ));
         }
         return Err(refused(" (the gateway does not provide it to plugins)"));
     }

@@ -84,7 +84,9 @@ impl PluginRequest {
 
     fn set_path_and_query(&mut self, path: &str, query: Option<&str>) -> Result<(), HttpError> {
         if !path.starts_with('/') {
-            return Err(HttpError::Invalid(format!("path `{path}` does not start with `/`")));
+            return Err(HttpError::Invalid(format!(
+                "path `{path}` does not start with `/`"
+            )));
         }
         let pq = match query {
             Some(q) => format!("{path}?{q}"),
@@ -239,7 +241,11 @@ impl HostState {
 
     fn req_mut(&mut self, r: &Resource<RequestEntry>) -> R<Result<&mut PluginRequest, HttpError>> {
         let e = self.table.get_mut(r)?;
-        Ok(if e.writable { Ok(&mut e.req) } else { Err(HttpError::ReadOnly) })
+        Ok(if e.writable {
+            Ok(&mut e.req)
+        } else {
+            Err(HttpError::ReadOnly)
+        })
     }
 
     fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
@@ -310,7 +316,11 @@ impl types::HostRequest for HostState {
             .req_mut(&r)?
             .and_then(|q| header_set(&mut q.headers, &name, &value, true)))
     }
-    fn remove_header(&mut self, r: Resource<RequestEntry>, name: String) -> R<Result<(), HttpError>> {
+    fn remove_header(
+        &mut self,
+        r: Resource<RequestEntry>,
+        name: String,
+    ) -> R<Result<(), HttpError>> {
         Ok(self
             .req_mut(&r)?
             .and_then(|q| header_remove(&mut q.headers, &name)))
@@ -324,9 +334,9 @@ impl types::HostRequest for HostState {
     }
     fn set_body(&mut self, r: Resource<RequestEntry>, body: Vec<u8>) -> R<Result<(), HttpError>> {
         let cap = self.shared.limits.max_body_bytes;
-        Ok(self.req_mut(&r)?.and_then(|q| {
-            body_set(&mut q.headers, &mut q.body, &mut q.body_replaced, body, cap)
-        }))
+        Ok(self
+            .req_mut(&r)?
+            .and_then(|q| body_set(&mut q.headers, &mut q.body, &mut q.body_replaced, body, cap)))
     }
     fn drop(&mut self, _r: Resource<RequestEntry>) -> R<()> {
         // Guests only ever get borrowed handles; the host removes the entry
@@ -364,7 +374,12 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        Ok(header_set(&mut self.resp(&r)?.headers, &name, &value, false))
+        Ok(header_set(
+            &mut self.resp(&r)?.headers,
+            &name,
+            &value,
+            false,
+        ))
     }
     fn append_header(
         &mut self,
@@ -374,7 +389,11 @@ impl types::HostResponse for HostState {
     ) -> R<Result<(), HttpError>> {
         Ok(header_set(&mut self.resp(&r)?.headers, &name, &value, true))
     }
-    fn remove_header(&mut self, r: Resource<ResponseEntry>, name: String) -> R<Result<(), HttpError>> {
+    fn remove_header(
+        &mut self,
+        r: Resource<ResponseEntry>,
+        name: String,
+    ) -> R<Result<(), HttpError>> {
         Ok(header_remove(&mut self.resp(&r)?.headers, &name))
     }
     fn body(&mut self, r: Resource<ResponseEntry>) -> R<Result<Vec<u8>, HttpError>> {
@@ -384,7 +403,13 @@ impl types::HostResponse for HostState {
     fn set_body(&mut self, r: Resource<ResponseEntry>, body: Vec<u8>) -> R<Result<(), HttpError>> {
         let cap = self.shared.limits.max_body_bytes;
         let p = self.resp(&r)?;
-        Ok(body_set(&mut p.headers, &mut p.body, &mut p.body_replaced, body, cap))
+        Ok(body_set(
+            &mut p.headers,
+            &mut p.body,
+            &mut p.body_replaced,
+            body,
+            cap,
+        ))
     }
     fn drop(&mut self, _r: Resource<ResponseEntry>) -> R<()> {
         Ok(())

@@ -43,8 +43,13 @@ pub trait KvStore: Send + Sync + 'static {
     fn delete(&self, ns: &str, key: &str) -> KvFuture<'_, bool>;
     /// Atomically adds `delta` (absent counts as 0) and returns the new
     /// value; `ttl` applies only when the key is created.
-    fn increment(&self, ns: &str, key: &str, delta: i64, ttl: Option<Duration>)
-    -> KvFuture<'_, i64>;
+    fn increment(
+        &self,
+        ns: &str,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> KvFuture<'_, i64>;
 }
 
 /// Longest key accepted.
@@ -130,11 +135,18 @@ impl MemoryKv {
         }))
     }
 
-    fn set_now(&self, ns: &str, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<(), KvError> {
+    fn set_now(
+        &self,
+        ns: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError> {
         Self::check(key, value.len())?;
         self.with_shard(ns, key, |s, now| {
             let expires = ttl.map(|t| now + t);
-            s.map.insert((ns.to_owned(), key.to_owned()), Entry { value, expires });
+            s.map
+                .insert((ns.to_owned(), key.to_owned()), Entry { value, expires });
             Self::wrote(s, now);
         });
         Ok(())
@@ -149,7 +161,13 @@ impl MemoryKv {
         }))
     }
 
-    fn increment_now(&self, ns: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+    fn increment_now(
+        &self,
+        ns: &str,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, KvError> {
         Self::check(key, 0)?;
         self.with_shard(ns, key, |s, now| {
             let k = (ns.to_owned(), key.to_owned());
@@ -166,7 +184,13 @@ impl MemoryKv {
                 }
                 None => {
                     let expires = ttl.map(|t| now + t);
-                    s.map.insert(k, Entry { value: delta.to_string().into_bytes(), expires });
+                    s.map.insert(
+                        k,
+                        Entry {
+                            value: delta.to_string().into_bytes(),
+                            expires,
+                        },
+                    );
                     delta
                 }
             };
@@ -186,7 +210,13 @@ impl KvStore for MemoryKv {
     fn delete(&self, ns: &str, key: &str) -> KvFuture<'_, bool> {
         Box::pin(std::future::ready(self.delete_now(ns, key)))
     }
-    fn increment(&self, ns: &str, key: &str, delta: i64, ttl: Option<Duration>) -> KvFuture<'_, i64> {
+    fn increment(
+        &self,
+        ns: &str,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> KvFuture<'_, i64> {
         Box::pin(std::future::ready(self.increment_now(ns, key, delta, ttl)))
     }
 }
@@ -254,7 +284,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(kv.increment_now("a", "k", 1, ttl), Ok(1));
         kv.set_now("a", "s", b"x".to_vec(), None).unwrap();
-        assert_eq!(kv.increment_now("a", "s", 1, None), Err(KvError::NotANumber));
+        assert_eq!(
+            kv.increment_now("a", "s", 1, None),
+            Err(KvError::NotANumber)
+        );
         assert_eq!(kv.get_now("a", "s"), Ok(Some(b"x".to_vec())));
         assert_eq!(kv.delete_now("a", "s"), Ok(true));
         assert_eq!(kv.get_now("a", "s"), Ok(None));

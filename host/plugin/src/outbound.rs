@@ -44,7 +44,9 @@ async fn send(ctx: OutboundCtx, req: RequestRecord) -> Result<ResponseRecord, Er
         .parse()
         .map_err(|e| Error::InvalidRequest(format!("url: {e}")))?;
     if uri.scheme_str() != Some("http") {
-        return Err(Error::InvalidRequest("only http:// URLs are supported".into()));
+        return Err(Error::InvalidRequest(
+            "only http:// URLs are supported".into(),
+        ));
     }
     let host = uri
         .host()
@@ -62,7 +64,10 @@ async fn send(ctx: OutboundCtx, req: RequestRecord) -> Result<ResponseRecord, Er
             .unwrap_or("/")
             .to_owned(),
     );
-    let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
     builder = builder.header(http::header::HOST, authority);
     for (n, v) in &req.headers {
         builder = builder.header(n.as_str(), v.as_str());
@@ -105,7 +110,12 @@ async fn send(ctx: OutboundCtx, req: RequestRecord) -> Result<ResponseRecord, Er
         let headers = parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         Ok(ResponseRecord {
             status: parts.status.as_u16(),
@@ -119,12 +129,14 @@ async fn send(ctx: OutboundCtx, req: RequestRecord) -> Result<ResponseRecord, Er
 }
 
 impl outbound_http::Host for HostState {
-    async fn send(&mut self, request: RequestRecord) -> wasmtime::Result<Result<ResponseRecord, Error>> {
-        let ctx = self
-            .shared
-            .outbound
-            .clone()
-            .ok_or_else(|| wasmtime::format_err!("outbound-http is not granted to this plugin"))?;
+    async fn send(
+        &mut self,
+        request: RequestRecord,
+    ) -> wasmtime::Result<Result<ResponseRecord, Error>> {
+        let ctx =
+            self.shared.outbound.clone().ok_or_else(|| {
+                wasmtime::format_err!("outbound-http is not granted to this plugin")
+            })?;
         let name = self.shared.name.clone();
         let result = send(ctx, request).await;
         if let Err(e) = &result {
@@ -140,7 +152,11 @@ mod tests {
 
     #[test]
     fn allowlist() {
-        let allow = vec!["api.example.com".to_owned(), "*.internal".to_owned(), "127.0.0.1:8080".to_owned()];
+        let allow = vec![
+            "api.example.com".to_owned(),
+            "*.internal".to_owned(),
+            "127.0.0.1:8080".to_owned(),
+        ];
         assert!(allowed(&allow, "api.example.com", 80));
         assert!(allowed(&allow, "API.example.com", 443));
         assert!(!allowed(&allow, "example.com", 80));

@@ -238,8 +238,13 @@ impl Plugin {
             store.set_epoch_deadline(self.init_ticks);
             let settings = self.fingerprint.settings_json.as_str();
             let bindings = match &self.pre {
-                WorldPre::Middleware(p) => p.instantiate_async(&mut store).await.map(Bindings::Middleware),
-                WorldPre::Matcher(p) => p.instantiate_async(&mut store).await.map(Bindings::Matcher),
+                WorldPre::Middleware(p) => p
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Bindings::Middleware),
+                WorldPre::Matcher(p) => {
+                    p.instantiate_async(&mut store).await.map(Bindings::Matcher)
+                }
                 WorldPre::Tcp(p) => p.instantiate_async(&mut store).await.map(Bindings::Tcp),
             };
             let bindings = bindings.map_err(|e| self.failure(&store, Phase::Init, e))?;
@@ -283,7 +288,9 @@ impl Plugin {
             plugin: self.name.clone(),
             phase,
             reason,
-            message: format!("{e:#}"),
+            // The root cause; the backtrace, a context of the error, is
+            // carried separately.
+            message: e.chain().last().map_or_else(|| e.to_string(), |c| c.to_string()),
             backtrace,
         };
         tracing::warn!(plugin = %self.name, %phase, %reason, error = %err.message, "plugin call failed; instance discarded");
@@ -345,9 +352,18 @@ impl Plugin {
             let store = &mut inst.store;
             store.set_epoch_deadline(self.call_ticks);
             let taken = std::mem::take(req);
-            let h = push(store, RequestEntry { req: taken, writable: false });
+            let h = push(
+                store,
+                RequestEntry {
+                    req: taken,
+                    writable: false,
+                },
+            );
             let r = match &inst.bindings {
-                Bindings::Matcher(b) => b.call_matches(&mut *store, Resource::new_borrow(h.rep())).await,
+                Bindings::Matcher(b) => {
+                    b.call_matches(&mut *store, Resource::new_borrow(h.rep()))
+                        .await
+                }
                 _ => unreachable!("world checked"),
             };
             *req = take(store, h).req;
@@ -458,10 +474,17 @@ impl Lease {
             let store = &mut inst.store;
             store.set_epoch_deadline(plugin.call_ticks);
             let taken = std::mem::take(req);
-            let h = push(store, RequestEntry { req: taken, writable: true });
+            let h = push(
+                store,
+                RequestEntry {
+                    req: taken,
+                    writable: true,
+                },
+            );
             let r = match &inst.bindings {
                 Bindings::Middleware(b) => {
-                    b.call_on_request(&mut *store, Resource::new_borrow(h.rep())).await
+                    b.call_on_request(&mut *store, Resource::new_borrow(h.rep()))
+                        .await
                 }
                 _ => unreachable!("world checked"),
             };
@@ -495,12 +518,24 @@ impl Lease {
         let Some(inst) = self.instance.as_mut() else {
             return Err(self.gone(Phase::OnResponse));
         };
-        let span = tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-response");
+        let span =
+            tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-response");
         let r = async {
             let store = &mut inst.store;
             store.set_epoch_deadline(plugin.call_ticks);
-            let hq = push(store, RequestEntry { req: std::mem::take(req), writable: false });
-            let hs = push(store, ResponseEntry { resp: std::mem::take(resp) });
+            let hq = push(
+                store,
+                RequestEntry {
+                    req: std::mem::take(req),
+                    writable: false,
+                },
+            );
+            let hs = push(
+                store,
+                ResponseEntry {
+                    resp: std::mem::take(resp),
+                },
+            );
             let r = match &inst.bindings {
                 Bindings::Middleware(b) => {
                     b.call_on_response(

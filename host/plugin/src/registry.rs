@@ -120,7 +120,9 @@ fn verify(dir: &Path, name: &str, version: &semver::Version) -> Result<Resolved,
     })?;
     let manifest =
         Manifest::parse(&text).map_err(|e| err(format!("{}: {e}", toml_path.display())))?;
-    if manifest.name != name || semver::Version::parse(&manifest.version).ok().as_ref() != Some(version) {
+    if manifest.name != name
+        || semver::Version::parse(&manifest.version).ok().as_ref() != Some(version)
+    {
         return Err(err(format!(
             "{}: says {}@{}, but the folder is {name}@{version}",
             toml_path.display(),
@@ -129,7 +131,10 @@ fn verify(dir: &Path, name: &str, version: &semver::Version) -> Result<Resolved,
         )));
     }
     let Some(expected) = manifest.sha256.clone() else {
-        return Err(err(format!("{}: no sha256 of plugin.wasm", toml_path.display())));
+        return Err(err(format!(
+            "{}: no sha256 of plugin.wasm",
+            toml_path.display()
+        )));
     };
     let bytes = std::fs::read(&wasm_path).map_err(|e| PluginError::Io {
         path: wasm_path.display().to_string(),

@@ -140,12 +140,15 @@ impl PluginRuntime {
         let _ = name;
         match source {
             WasmSource::Bytes(b) => Ok(b.clone()),
-            WasmSource::Path(p) => tokio::fs::read(p).await.map(Bytes::from).map_err(|e| {
-                PluginError::Io {
-                    path: p.display().to_string(),
-                    source: e,
-                }
-            }),
+            WasmSource::Path(p) => {
+                tokio::fs::read(p)
+                    .await
+                    .map(Bytes::from)
+                    .map_err(|e| PluginError::Io {
+                        path: p.display().to_string(),
+                        source: e,
+                    })
+            }
         }
     }
 
@@ -221,9 +224,9 @@ impl PluginRuntime {
             World::HttpMiddleware => WorldPre::Middleware(
                 bindings::middleware::HttpMiddlewarePre::new(pre).map_err(link_err)?,
             ),
-            World::RouteMatcher => WorldPre::Matcher(
-                bindings::matcher::RouteMatcherPre::new(pre).map_err(link_err)?,
-            ),
+            World::RouteMatcher => {
+                WorldPre::Matcher(bindings::matcher::RouteMatcherPre::new(pre).map_err(link_err)?)
+            }
             World::TcpFilter => {
                 WorldPre::Tcp(bindings::tcp::TcpFilterPre::new(pre).map_err(link_err)?)
             }

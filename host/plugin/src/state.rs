@@ -4,8 +4,8 @@
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -116,11 +116,21 @@ impl log::Host for HostState {
 
     fn enabled(&mut self, level: Level) -> wasmtime::Result<bool> {
         Ok(match level {
-            Level::Trace => tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::TRACE),
-            Level::Debug => tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::DEBUG),
-            Level::Info => tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::INFO),
-            Level::Warn => tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::WARN),
-            Level::Error => tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::ERROR),
+            Level::Trace => {
+                tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::TRACE)
+            }
+            Level::Debug => {
+                tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::DEBUG)
+            }
+            Level::Info => {
+                tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::INFO)
+            }
+            Level::Warn => {
+                tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::WARN)
+            }
+            Level::Error => {
+                tracing::enabled!(target: "wasmgate::plugin::guest", tracing::Level::ERROR)
+            }
         })
     }
 }
@@ -160,7 +170,12 @@ impl LogStream {
 
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        tracing::info!(target: "wasmgate::plugin::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
+        let plugin = &*self.plugin;
+        if self.stream == "stderr" {
+            tracing::warn!(target: "wasmgate::plugin::guest", plugin, stream = "stderr", "{line}");
+        } else {
+            tracing::info!(target: "wasmgate::plugin::guest", plugin, stream = "stdout", "{line}");
+        }
     }
 }
 

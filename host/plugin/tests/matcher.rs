@@ -24,7 +24,10 @@ async fn canary_matches_header_value() {
     assert!(plugin.matches_blocking(&mut yes).unwrap());
     assert!(!plugin.matches_blocking(&mut get("/")).unwrap());
     // A matcher is not a middleware.
-    assert!(matches!(plugin.lease().await, Err(PluginError::WrongWorld { .. })));
+    assert!(matches!(
+        plugin.lease().await,
+        Err(PluginError::WrongWorld { .. })
+    ));
 }
 
 #[tokio::test]

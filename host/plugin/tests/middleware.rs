@@ -13,35 +13,67 @@ use wasmgate_plugin::{Action, Grants, PluginError, PluginResponse, World};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_stamp_sets_headers_and_keeps_state() {
     let rt = runtime(None);
-    let mut s = spec("stamp", wasmgate_test_plugins::HEADER_STAMP, World::HttpMiddleware);
+    let mut s = spec(
+        "stamp",
+        wasmgate_test_plugins::HEADER_STAMP,
+        World::HttpMiddleware,
+    );
     s.settings_json =
-        r#"{"requestHeaders":{"x-stamp":"wasmgate"},"responseHeaders":{"x-served-by":"edge"}}"#.into();
+        r#"{"requestHeaders":{"x-stamp":"wasmgate"},"responseHeaders":{"x-served-by":"edge"}}"#
+            .into();
     let plugin = rt.load(s).await.unwrap();
-    assert_eq!(plugin.stats().instances_created, 1, "load starts one instance");
+    assert_eq!(
+        plugin.stats().instances_created,
+        1,
+        "load starts one instance"
+    );
 
     for n in 1..=3 {
         let mut req = get("/a?b=c");
         let mut lease = plugin.lease().await.unwrap();
         assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
         assert_eq!(header(&req, "x-stamp").as_deref(), Some("wasmgate"));
-        assert_eq!(header(&req, "x-plugin-count"), Some(n.to_string()), "state persists");
-        assert_eq!(header(&req, "x-plugin-inits").as_deref(), Some("1"), "init once per instance");
-        assert_eq!(header(&req, "host").as_deref(), Some("example.test"), "headers moved back");
+        assert_eq!(
+            header(&req, "x-plugin-count"),
+            Some(n.to_string()),
+            "state persists"
+        );
+        assert_eq!(
+            header(&req, "x-plugin-inits").as_deref(),
+            Some("1"),
+            "init once per instance"
+        );
+        assert_eq!(
+            header(&req, "host").as_deref(),
+            Some("example.test"),
+            "headers moved back"
+        );
         assert_eq!(req.uri, "/a?b=c");
 
-        let mut resp = PluginResponse { status: StatusCode::OK, ..Default::default() };
+        let mut resp = PluginResponse {
+            status: StatusCode::OK,
+            ..Default::default()
+        };
         lease.on_response(&mut req, &mut resp).await.unwrap();
         assert_eq!(resp.headers["x-served-by"], "edge");
         assert_eq!(resp.headers["x-plugin-count"], n.to_string().as_str());
     }
-    assert_eq!(plugin.stats().instances_created, 1, "one instance served all");
+    assert_eq!(
+        plugin.stats().instances_created,
+        1,
+        "one instance served all"
+    );
 
     // Two concurrent leases need two instances; each ran init once.
     let a = plugin.lease().await.unwrap();
     let mut b = plugin.lease().await.unwrap();
     let mut req = get("/");
     b.on_request(&mut req).await.unwrap();
-    assert_eq!(header(&req, "x-plugin-count").as_deref(), Some("1"), "fresh instance");
+    assert_eq!(
+        header(&req, "x-plugin-count").as_deref(),
+        Some("1"),
+        "fresh instance"
+    );
     assert_eq!(header(&req, "x-plugin-inits").as_deref(), Some("1"));
     drop((a, b));
     let stats = plugin.stats();
@@ -51,7 +83,11 @@ async fn header_stamp_sets_headers_and_keeps_state() {
 #[tokio::test]
 async fn instance_limit_makes_callers_wait_then_fail() {
     let rt = runtime(None);
-    let mut s = spec("stamp", wasmgate_test_plugins::HEADER_STAMP, World::HttpMiddleware);
+    let mut s = spec(
+        "stamp",
+        wasmgate_test_plugins::HEADER_STAMP,
+        World::HttpMiddleware,
+    );
     s.limits.max_instances = 1;
     s.limits.acquire_timeout = Duration::from_millis(20);
     let plugin = rt.load(s).await.unwrap();
@@ -66,9 +102,16 @@ async fn instance_limit_makes_callers_wait_then_fail() {
 #[tokio::test]
 async fn rate_limiter_counts_in_kv_with_ttl() {
     let rt = runtime(None);
-    let mut s = spec("limiter", wasmgate_test_plugins::RATE_LIMITER, World::HttpMiddleware);
+    let mut s = spec(
+        "limiter",
+        wasmgate_test_plugins::RATE_LIMITER,
+        World::HttpMiddleware,
+    );
     s.settings_json = r#"{"limit":2,"windowMs":150,"keyHeader":"x-api-key"}"#.into();
-    s.grants = Grants { kv: true, ..Grants::default() };
+    s.grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
     let plugin = rt.load(s).await.unwrap();
 
     let call = |key: &'static str| {
@@ -83,7 +126,9 @@ async fn rate_limiter_counts_in_kv_with_ttl() {
     assert_eq!(call("k1").await, Action::Continue);
     assert_eq!(call("k1").await, Action::Continue);
     match call("k1").await {
-        Action::Respond { status, headers, .. } => {
+        Action::Respond {
+            status, headers, ..
+        } => {
             assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(headers["retry-after"], "1");
         }
@@ -97,9 +142,16 @@ async fn rate_limiter_counts_in_kv_with_ttl() {
 #[tokio::test]
 async fn bad_settings_refuse_the_plugin_at_load() {
     let rt = runtime(None);
-    let mut s = spec("limiter", wasmgate_test_plugins::RATE_LIMITER, World::HttpMiddleware);
+    let mut s = spec(
+        "limiter",
+        wasmgate_test_plugins::RATE_LIMITER,
+        World::HttpMiddleware,
+    );
     s.settings_json = r#"{"limit":0}"#.into();
     s.grants.kv = true;
     let err = rt.load(s).await.err().expect("refused");
-    assert!(matches!(err, PluginError::Call(ref c) if c.message.contains("limit and windowMs")), "{err}");
+    assert!(
+        matches!(err, PluginError::Call(ref c) if c.message.contains("limit and windowMs")),
+        "{err}"
+    );
 }

@@ -270,7 +270,9 @@ macro_rules! export_route_matcher {
             }
             struct Export;
             impl $crate::__private::MatcherGuest for Export {
-                fn init(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    settings: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     let s = $crate::parse_settings(&settings)?;
                     let v = <$ty as $crate::RouteMatcher>::new(s)?;
                     STATE.with(|c| *c.borrow_mut() = ::std::option::Option::Some(v));
@@ -283,7 +285,7 @@ macro_rules! export_route_matcher {
                     })
                 }
             }
-            $crate::__export_route_matcher_impl!(Export with_types_in $crate::bindings::matcher);
+    $crate::__export_route_matcher_impl!(Export with_types_in $crate::bindings::matcher);
         };
     };
 }
@@ -299,7 +301,9 @@ macro_rules! export_tcp_filter {
             }
             struct Export;
             impl $crate::__private::TcpGuest for Export {
-                fn init(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    settings: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     let s = $crate::parse_settings(&settings)?;
                     let v = <$ty as $crate::TcpFilter>::new(s)?;
                     STATE.with(|c| *c.borrow_mut() = ::std::option::Option::Some(v));
@@ -312,7 +316,7 @@ macro_rules! export_tcp_filter {
                     })
                 }
             }
-            $crate::__export_tcp_filter_impl!(Export with_types_in $crate::bindings::tcp);
+    $crate::__export_tcp_filter_impl!(Export with_types_in $crate::bindings::tcp);
         };
     };
 }

@@ -57,9 +57,8 @@ pub fn check_file(file: &Path) -> Vec<String> {
 
 /// Builds a validated configuration without serving it, for the errors only the gateway finds.
 fn check_dynamic(static_cfg: Option<&StaticConfig>, dynamic: &DynamicConfig) -> Vec<String> {
-    let entrypoints =
-        static_cfg.map_or_else(Vec::new, |s| s.entry_points.keys().cloned().collect());
-    match Builder::new(entrypoints).build(dynamic, 1) {
+    let default = StaticConfig::default();
+    match Builder::new(static_cfg.unwrap_or(&default)).build(dynamic, 1) {
         Ok(_) => Vec::new(),
         Err(errs) => errs.iter().map(ToString::to_string).collect(),
     }

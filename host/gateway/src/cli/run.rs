@@ -71,13 +71,37 @@ fn init_logging(cfg: &GatewayConfig, cli_level: Option<String>) {
         .or_else(|| cfg.static_cfg.log.level.clone().map(|l| l.to_lowercase()))
         .unwrap_or_else(|| "info".to_owned());
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if cfg.static_cfg.log.format.as_deref() == Some("json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    let json = cfg.static_cfg.log.format.as_deref() == Some("json");
+    let file = cfg
+        .static_cfg
+        .log
+        .file_path
+        .as_deref()
+        .filter(|p| !p.is_empty());
+    let file = match file.map(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+    }) {
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            eprintln!("wasmgate: log.filePath: {e}; logging to stderr");
+            None
+        }
+        None => None,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (file, json) {
+        (Some(f), true) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
+        (Some(f), false) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        (None, true) => builder.json().with_writer(std::io::stderr).init(),
+        (None, false) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
     }
 }

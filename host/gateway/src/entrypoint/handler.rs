@@ -43,6 +43,7 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnInfo, live: &Live) -> Res
         router: None,
         service: None,
         upstream: None,
+        access_log: true,
         started,
     };
     let Some(log) = &live.access_log else {
@@ -62,6 +63,9 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnInfo, live: &Live) -> Res
     };
     let (referer, user_agent) = (header_str(header::REFERER), header_str(header::USER_AGENT));
     let resp = serve(&config, req.map(body::boxed), &mut ctx).await;
+    if !ctx.access_log {
+        return resp;
+    }
     log.log(
         &Entry {
             method: &method,
@@ -111,6 +115,7 @@ async fn serve(
         return status(ProxyError::NoRoute.status());
     };
     ctx.router = Some(router.name.clone());
+    ctx.access_log = router.access_log;
     let origin = (!router.chain.is_empty())
         .then(|| req.headers().get(header::ORIGIN).cloned())
         .flatten();

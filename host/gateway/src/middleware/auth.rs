@@ -39,7 +39,8 @@ impl BasicAuth {
             let (user, hash) = line
                 .split_once(':')
                 .ok_or_else(|| format!("user entry `{line}` is not `name:hash`"))?;
-            if !(hash.starts_with("$2") || hash.starts_with("$apr1$") || hash.starts_with("{SHA}")) {
+            if !(hash.starts_with("$2") || hash.starts_with("$apr1$") || hash.starts_with("{SHA}"))
+            {
                 return Err(format!(
                     "user `{user}`: unsupported hash (use bcrypt, $apr1$ or {{SHA}}, e.g. from htpasswd)"
                 ));
@@ -62,9 +63,14 @@ impl BasicAuth {
 
     /// Lets authenticated requests through; answers 401 with a challenge otherwise.
     pub fn on_request(&self, req: &mut Request<Body>) -> Flow {
-        let Some(user) = req.headers().get(header::AUTHORIZATION).and_then(|v| self.check(v)) else {
+        let Some(user) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| self.check(v))
+        else {
             let mut resp = status(StatusCode::UNAUTHORIZED);
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, self.challenge.clone());
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
             return Flow::Respond(resp);
         };
         if let Some(field) = &self.header_field
@@ -122,8 +128,15 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 fn apr1(password: &str, salt: &str) -> String {
     let pw = password.as_bytes();
     let salt = &salt.as_bytes()[..salt.len().min(8)];
-    let alt = Md5::new().chain_update(pw).chain_update(salt).chain_update(pw).finalize();
-    let mut ctx = Md5::new().chain_update(pw).chain_update(b"$apr1$").chain_update(salt);
+    let alt = Md5::new()
+        .chain_update(pw)
+        .chain_update(salt)
+        .chain_update(pw)
+        .finalize();
+    let mut ctx = Md5::new()
+        .chain_update(pw)
+        .chain_update(b"$apr1$")
+        .chain_update(salt);
     let mut left = pw.len();
     while left > 0 {
         ctx.update(&alt[..left.min(16)]);
@@ -141,14 +154,22 @@ fn apr1(password: &str, salt: &str) -> String {
     let mut fin = ctx.finalize();
     for round in 0..1000 {
         let mut c = Md5::new();
-        if round & 1 == 1 { c.update(pw) } else { c.update(fin) }
+        if round & 1 == 1 {
+            c.update(pw)
+        } else {
+            c.update(fin)
+        }
         if round % 3 != 0 {
             c.update(salt);
         }
         if round % 7 != 0 {
             c.update(pw);
         }
-        if round & 1 == 1 { c.update(fin) } else { c.update(pw) }
+        if round & 1 == 1 {
+            c.update(fin)
+        } else {
+            c.update(pw)
+        }
         fin = c.finalize();
     }
     const ITOA: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -161,7 +182,10 @@ fn apr1(password: &str, salt: &str) -> String {
         }
     };
     for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
-        push((u32::from(fin[a]) << 16) | (u32::from(fin[b]) << 8) | u32::from(fin[c]), 4);
+        push(
+            (u32::from(fin[a]) << 16) | (u32::from(fin[b]) << 8) | u32::from(fin[c]),
+            4,
+        );
     }
     push(u32::from(fin[11]), 2);
     out
@@ -176,7 +200,10 @@ mod tests {
         // Vectors from `openssl passwd -apr1 -salt ...` and Python's hashlib.
         assert!(verify("$apr1$rOs5K1Sw$gkrZdyAEX.WaBZNeVYx1s/", "hunter2"));
         assert!(!verify("$apr1$rOs5K1Sw$gkrZdyAEX.WaBZNeVYx1s/", "hunter3"));
-        assert!(verify("$apr1$abc$IIW/V525X46ri30NUi0KL0", "a much longer password than sixteen bytes"));
+        assert!(verify(
+            "$apr1$abc$IIW/V525X46ri30NUi0KL0",
+            "a much longer password than sixteen bytes"
+        ));
         assert!(verify("{SHA}87u9ZqY9S/F0eUBXjsPQEDUw4h0=", "hunter2"));
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         assert!(verify(&hash, "s3cret"));

@@ -154,7 +154,10 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
         }
         M::Retry(r) => MiddlewareRt::Retry(super::Retry {
             attempts: u32::try_from(r.attempts.max(1)).unwrap_or(u32::MAX),
-            initial_interval: r.initial_interval.to_std().unwrap_or(Duration::from_millis(100)),
+            initial_interval: r
+                .initial_interval
+                .to_std()
+                .unwrap_or(Duration::from_millis(100)),
         }),
         other => {
             return Err(format!(

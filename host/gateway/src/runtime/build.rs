@@ -6,7 +6,7 @@
 //! compiled rules are cached by rule text and syntax.
 
 use super::{RouterRt, RuntimeConfig};
-use crate::middleware::MiddlewareRt;
+use crate::middleware::{MiddlewareRt, Redirect};
 use crate::proxy::{Transport, TransportSettings, Upstream};
 use crate::service::{Internal, LoadBalancer, Mirror, Mirroring, ServiceRt, Weighted, Wrr};
 use std::collections::HashMap;
@@ -37,12 +37,22 @@ fn err(what: &'static str, name: &str, message: impl Into<String>) -> BuildError
 /// Builds runtime configurations, keeping the previous build's parts for reuse.
 #[derive(Default)]
 pub struct Builder {
-    entrypoints: Vec<String>,
+    entrypoints: Vec<EntryPointRouting>,
     current: Option<DynamicConfig>,
     rules: HashMap<(String, Syntax), Arc<HttpRule>>,
     transports: HashMap<String, Arc<Transport>>,
     services: HashMap<String, (config::Service, Arc<ServiceRt>)>,
     middlewares: HashMap<String, (config::Middleware, Arc<MiddlewareRt>)>,
+}
+
+/// What an entrypoint adds to every router on it.
+#[derive(Debug, Clone, Default)]
+struct EntryPointRouting {
+    name: String,
+    /// `http.middlewares`, run before each router's own.
+    middlewares: Vec<String>,
+    /// `http.redirections.entryPoint`: (scheme, port, permanent, priority).
+    redirect: Option<(String, Option<String>, bool, i64)>,
 }
 
 /// The file provider's own suffix: `name@file` and `name` are the same element.
@@ -51,9 +61,40 @@ fn local(name: &str) -> &str {
 }
 
 impl Builder {
-    /// A builder for a gateway with these entrypoints (routers without `entryPoints` attach to
-    /// all of them).
-    pub fn new(entrypoints: Vec<String>) -> Self {
+    /// A builder for a gateway with the entrypoints of `static_cfg` (routers without
+    /// `entryPoints` attach to all of them).
+    pub fn new(static_cfg: &config::StaticConfig) -> Self {
+        let port_of = |to: &str| -> Option<String> {
+            match to.strip_prefix(':') {
+                Some(port) => Some(port.to_owned()),
+                None => static_cfg
+                    .entry_points
+                    .get(to)
+                    .and_then(|ep| ep.listen_address().ok())
+                    .map(|a| a.port.to_string()),
+            }
+        };
+        let entrypoints = static_cfg
+            .entry_points
+            .iter()
+            .map(|(name, ep)| EntryPointRouting {
+                name: name.clone(),
+                middlewares: ep.http.middlewares.clone(),
+                redirect: ep
+                    .http
+                    .redirections
+                    .as_ref()
+                    .and_then(|r| r.entry_point.as_ref())
+                    .map(|r| {
+                        let scheme = if r.scheme.is_empty() {
+                            "https".to_owned()
+                        } else {
+                            r.scheme.clone()
+                        };
+                        (scheme, port_of(&r.to), r.permanent, r.priority)
+                    }),
+            })
+            .collect();
         Builder {
             entrypoints,
             ..Builder::default()
@@ -85,24 +126,55 @@ impl Builder {
             .old
             .entrypoints
             .iter()
-            .map(|e| (e.clone(), Vec::new()))
+            .map(|e| (e.name.clone(), Vec::new()))
             .collect();
         for (name, router) in &cfg.http.routers {
-            if let Some((rt, rule, priority)) = b.router(name, router) {
-                let eps: Vec<String> = if router.entry_points.is_empty() {
-                    b.old.entrypoints.clone()
-                } else {
-                    router.entry_points.clone()
-                };
-                for ep in eps {
-                    tables.entry(ep).or_default().push(Route::new(
-                        name.clone(),
-                        rule.clone(),
-                        priority,
-                        rt.clone(),
-                    ));
-                }
+            let Some((rt, rule, priority)) = b.router(name, router) else {
+                continue;
+            };
+            let eps: Vec<String> = if router.entry_points.is_empty() {
+                b.old.entrypoints.iter().map(|e| e.name.clone()).collect()
+            } else {
+                router.entry_points.clone()
+            };
+            for ep in eps {
+                let rt = b.with_entrypoint_middlewares(&ep, &rt);
+                tables.entry(ep).or_default().push(Route::new(
+                    name.clone(),
+                    rule.clone(),
+                    priority,
+                    rt,
+                ));
             }
+        }
+        for ep in &b.old.entrypoints {
+            let Some((scheme, port, permanent, priority)) = &ep.redirect else {
+                continue;
+            };
+            let name = format!("{}-redirect@internal", ep.name);
+            let Some(rule) = b.rule(&name, "PathPrefix(`/`)", Syntax::V3) else {
+                continue;
+            };
+            let redirect = MiddlewareRt::Redirect(Redirect::Scheme {
+                scheme: scheme.clone(),
+                port: port.clone(),
+                permanent: *permanent,
+            });
+            let rt = Arc::new(RouterRt {
+                name: Arc::from(name.as_str()),
+                chain: vec![Arc::new(redirect)].into(),
+                service: Arc::new(ServiceRt::Internal(Internal::Noop)),
+                access_log: true,
+            });
+            let priority = if *priority > 0 {
+                *priority
+            } else {
+                i64::from(i32::MAX) - 1
+            };
+            tables
+                .entry(ep.name.clone())
+                .or_default()
+                .push(Route::new(name, rule, priority, rt));
         }
         if !b.errors.is_empty() {
             return Err(b.errors);
@@ -140,6 +212,27 @@ struct Build<'a> {
 }
 
 impl Build<'_> {
+    /// The router as served on entrypoint `ep`: the entrypoint's middlewares run first.
+    fn with_entrypoint_middlewares(&mut self, ep: &str, rt: &Arc<RouterRt>) -> Arc<RouterRt> {
+        let Some(ep) = self.old.entrypoints.iter().find(|e| e.name == ep) else {
+            return rt.clone();
+        };
+        if ep.middlewares.is_empty() {
+            return rt.clone();
+        }
+        let mut chain = Vec::new();
+        for m in &ep.middlewares {
+            self.flatten(m, &mut chain, &mut Vec::new());
+        }
+        chain.extend(rt.chain.iter().cloned());
+        Arc::new(RouterRt {
+            name: rt.name.clone(),
+            chain: chain.into(),
+            service: rt.service.clone(),
+            access_log: rt.access_log,
+        })
+    }
+
     fn router(
         &mut self,
         name: &str,
@@ -179,6 +272,11 @@ impl Build<'_> {
             name: Arc::from(name),
             chain: chain.into(),
             service,
+            access_log: r
+                .observability
+                .as_ref()
+                .and_then(|o| o.access_logs)
+                .unwrap_or(true),
         });
         Some((rt, rule, r.priority))
     }

@@ -19,6 +19,8 @@ pub struct RouterRt {
     pub chain: Chain,
     /// Its service.
     pub service: Arc<ServiceRt>,
+    /// Whether its requests are written to the access log (`observability.accessLogs`).
+    pub access_log: bool,
 }
 
 /// One published configuration. Requests take an `Arc` of it when they start and keep it to

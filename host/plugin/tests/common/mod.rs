@@ -5,15 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wasmgate_plugin::{
-    PluginRequest, PluginRuntime, PluginSpec, RuntimeConfig, WasmSource, World,
-};
+use wasmgate_plugin::{PluginRequest, PluginRuntime, PluginSpec, RuntimeConfig, WasmSource, World};
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();

@@ -1,0 +1,105 @@
+//! A trap, an infinite loop and a memory hog each end only their call, with
+//! the right reason and a guest backtrace; the next call gets a fresh
+//! instance, and calls on other instances are unaffected.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{get, header, runtime, spec};
+use wasmgate_plugin::{Action, FailureReason, Phase, Plugin, PluginError, World};
+
+async fn expect_failure(plugin: &Arc<Plugin>, path: &str, reason: FailureReason) -> String {
+    let mut lease = plugin.lease().await.unwrap();
+    let mut req = get(path);
+    let err = lease
+        .on_request(&mut req)
+        .await
+        .expect_err("the call fails");
+    let PluginError::Call(call) = err else {
+        panic!("not a call error: {err}")
+    };
+    assert_eq!(call.plugin, plugin.name());
+    assert_eq!(call.phase, Phase::OnRequest);
+    assert_eq!(call.reason, reason, "{call}");
+    assert_eq!(
+        req.uri.path(),
+        path,
+        "the request is handed back for fail-open"
+    );
+    assert_eq!(header(&req, "host").as_deref(), Some("example.test"));
+    // The lease's instance is gone: on-response reports it.
+    let mut resp = Default::default();
+    assert!(lease.on_response(&mut req, &mut resp).await.is_err());
+    call.backtrace.expect("guest backtrace")
+}
+
+async fn expect_ok(plugin: &Arc<Plugin>, stamp: &str) {
+    let mut lease = plugin.lease().await.unwrap();
+    let mut req = get("/fine");
+    assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
+    assert_eq!(header(&req, stamp).as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_ends_only_that_call() {
+    let rt = runtime(None);
+    let plugin = rt
+        .load(spec(
+            "trap",
+            wasmgate_test_plugins::TRAP,
+            World::HttpMiddleware,
+        ))
+        .await
+        .unwrap();
+    let bt = expect_failure(&plugin, "/trap", FailureReason::Trap).await;
+    assert!(
+        bt.contains("explode"),
+        "backtrace names the guest function:\n{bt}"
+    );
+    assert_eq!(plugin.stats().instances_discarded, 1);
+    expect_ok(&plugin, "x-trap-plugin").await;
+    assert_eq!(plugin.stats().instances_created, 2, "replaced lazily");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_times_out_without_blocking_others() {
+    let rt = runtime(None);
+    let mut s = spec("spin", wasmgate_test_plugins::SPIN, World::HttpMiddleware);
+    s.limits.call_timeout = Duration::from_millis(50);
+    let plugin = rt.load(s).await.unwrap();
+
+    let spinning = {
+        let plugin = plugin.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let bt = expect_failure(&plugin, "/spin", FailureReason::Timeout).await;
+            (start.elapsed(), bt)
+        })
+    };
+    // Meanwhile, other instances serve normally.
+    for _ in 0..5 {
+        expect_ok(&plugin, "x-spin-plugin").await;
+    }
+    let (elapsed, bt) = spinning.await.unwrap();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "interrupted after {elapsed:?}"
+    );
+    assert!(bt.contains("spin_forever"), "{bt}");
+    expect_ok(&plugin, "x-spin-plugin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_hog_hits_the_limit() {
+    let rt = runtime(None);
+    let mut s = spec("hog", wasmgate_test_plugins::HOG, World::HttpMiddleware);
+    s.limits.max_memory_bytes = 16 << 20;
+    let plugin = rt.load(s).await.unwrap();
+    let other = plugin.lease().await.unwrap();
+    let bt = expect_failure(&plugin, "/hog", FailureReason::Memory).await;
+    assert!(bt.contains("hoard_forever"), "{bt}");
+    drop(other);
+    expect_ok(&plugin, "x-hog-plugin").await;
+}

@@ -1,0 +1,92 @@
+//! Prints the runtime's costs (nothing asserted on time): compile, cache
+//! load, instantiation, and a warm `on-request` call of header-stamp.
+//! `cargo test -p wasmgate-plugin --test measure -- --nocapture`
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{get, runtime, spec};
+use wasmgate_plugin::World;
+
+fn per(d: Duration, n: u32) -> String {
+    format!("{:.2} us", d.as_secs_f64() * 1e6 / f64::from(n))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout)]
+async fn measure_plugin_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        "stamp",
+        wasmgate_test_plugins::HEADER_STAMP,
+        World::HttpMiddleware,
+    );
+    s.settings_json = r#"{"requestHeaders":{"x-stamp":"wasmgate"}}"#.into();
+    s.limits.max_instances = 64;
+
+    let rt = runtime(Some(dir.path()));
+    let t = Instant::now();
+    let plugin = rt.load(s.clone()).await.unwrap();
+    let compile = t.elapsed();
+    drop((plugin, rt));
+
+    let rt = runtime(Some(dir.path()));
+    let t = Instant::now();
+    let plugin = rt.load(s).await.unwrap();
+    let cached = t.elapsed();
+    assert!(plugin.loaded_from_cache());
+
+    // Instantiation (+ init): hold 32 leases at once, each needs an instance.
+    let t = Instant::now();
+    let mut leases = Vec::new();
+    for _ in 0..32 {
+        leases.push(plugin.lease().await.unwrap());
+    }
+    let inst = t.elapsed();
+    drop(leases);
+
+    // Warm calls: one lease, a request with 10 headers.
+    let mut req = get("/some/path?q=1");
+    for i in 0..10 {
+        req.headers.insert(
+            http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),
+            "value".parse().unwrap(),
+        );
+    }
+    let mut lease = plugin.lease().await.unwrap();
+    for _ in 0..1000 {
+        lease.on_request(&mut req).await.unwrap();
+    }
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        lease.on_request(&mut req).await.unwrap();
+    }
+    let call = t.elapsed();
+    drop(lease);
+
+    // Lease + on-request + return, as a request does it.
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut lease = plugin.lease().await.unwrap();
+        lease.on_request(&mut req).await.unwrap();
+    }
+    let leased = t.elapsed();
+
+    println!(
+        "plugin figures (header-stamp, {} KiB wasm):",
+        std::fs::metadata(wasmgate_test_plugins::HEADER_STAMP)
+            .unwrap()
+            .len()
+            / 1024
+    );
+    println!("  load with compile (incl. 1 instance): {compile:?}");
+    println!("  load from artifact cache (incl. 1 instance): {cached:?}");
+    println!("  instantiate + init: {}", per(inst, 32));
+    println!(
+        "  on-request, warm instance (3 header sets): {}",
+        per(call, n)
+    );
+    println!("  lease + on-request + give back: {}", per(leased, n));
+}
