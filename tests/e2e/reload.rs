@@ -211,3 +211,62 @@ async fn unchanged_services_keep_their_upstream_connections() {
         "the pool survived the reloads"
     );
 }
+
+#[tokio::test]
+async fn removing_a_route_does_not_cut_its_running_requests() {
+    let be = HttpBackend::builder("be").start().await;
+    let with_route = format!(
+        "http:\n  routers:\n    doomed:\n      rule: \"Host(`doomed.test`)\"\n      service: s\n    keep:\n      rule: \"Host(`keep.test`)\"\n      service: s\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
+    let gw = TestGateway::start(&with_route).await;
+    // A stream and a WebSocket running on the route that is about to go.
+    let client = gw.client();
+    let stream = {
+        let client = client.clone();
+        tokio::spawn(
+            async move { get(&client, "http://doomed.test/sse?n=5&interval_ms=200").await },
+        )
+    };
+    let req = "ws://doomed.test/ws".into_client_request().unwrap();
+    let mut ws = ws_connect_via(gw.addr(), req).await.unwrap();
+    wait_for(|| async { be.requests() >= 2 }, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let generation = gw.gateway.generation();
+    gw.write_dynamic(&format!(
+        "http:\n  routers:\n    keep:\n      rule: \"Host(`keep.test`)\"\n      service: s\n  services:\n{}",
+        lb("s", &[&be.url()])
+    ));
+    wait_for(
+        || async { gw.gateway.generation() > generation },
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get(&client, "http://doomed.test/").await.unwrap().0,
+        404,
+        "no new traffic"
+    );
+
+    let (status, _, body) = stream.await.unwrap().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.as_ref(),
+        b"data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n",
+        "stream finished whole"
+    );
+    ws.send(WsMessage::text("still here")).await.unwrap();
+    assert_eq!(
+        ws.next()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_text()
+            .unwrap()
+            .as_str(),
+        "still here"
+    );
+}

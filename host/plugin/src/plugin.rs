@@ -290,7 +290,10 @@ impl Plugin {
             reason,
             // The root cause; the backtrace, a context of the error, is
             // carried separately.
-            message: e.chain().last().map_or_else(|| e.to_string(), |c| c.to_string()),
+            message: e
+                .chain()
+                .last()
+                .map_or_else(|| e.to_string(), |c| c.to_string()),
             backtrace,
         };
         tracing::warn!(plugin = %self.name, %phase, %reason, error = %err.message, "plugin call failed; instance discarded");

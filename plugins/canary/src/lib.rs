@@ -30,7 +30,11 @@ impl RouteMatcher for Canary {
             return Err("percent must be at most 100".into());
         }
         // RandomState draws its keys from WASI random.
-        Ok(Canary { settings, random: RandomState::new(), n: 0 })
+        Ok(Canary {
+            settings,
+            random: RandomState::new(),
+            n: 0,
+        })
     }
 
     fn matches(&mut self, req: &Request) -> bool {

@@ -40,7 +40,12 @@ impl Middleware for RateLimiter {
             .key_header
             .as_deref()
             .and_then(|h| req.header(h))
-            .or_else(|| req.client_address().map(|a| a.rsplit_once(':').map_or(a.clone(), |(ip, _)| ip.to_owned())))
+            .or_else(|| {
+                req.client_address().map(|a| {
+                    a.rsplit_once(':')
+                        .map_or(a.clone(), |(ip, _)| ip.to_owned())
+                })
+            })
             .unwrap_or_else(|| "anonymous".to_owned());
         let window = Duration::from_millis(self.settings.window_ms);
         match kv::increment(&format!("rl:{who}"), 1, Some(window)) {
@@ -48,7 +53,10 @@ impl Middleware for RateLimiter {
                 status: 429,
                 headers: vec![
                     ("content-type".into(), "text/plain".into()),
-                    ("retry-after".into(), self.settings.window_ms.div_ceil(1000).to_string()),
+                    (
+                        "retry-after".into(),
+                        self.settings.window_ms.div_ceil(1000).to_string(),
+                    ),
                 ],
                 body: b"rate limit exceeded\n".to_vec(),
             }),
