@@ -48,7 +48,7 @@ async fn trap_ends_only_that_call() {
     let plugin = rt
         .load(spec(
             "trap",
-            wasmgate_test_plugins::TRAP,
+            wasmgate_guest_plugins::TRAP,
             World::HttpMiddleware,
         ))
         .await
@@ -66,7 +66,7 @@ async fn trap_ends_only_that_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_times_out_without_blocking_others() {
     let rt = runtime(None);
-    let mut s = spec("spin", wasmgate_test_plugins::SPIN, World::HttpMiddleware);
+    let mut s = spec("spin", wasmgate_guest_plugins::SPIN, World::HttpMiddleware);
     s.limits.call_timeout = Duration::from_millis(50);
     let plugin = rt.load(s).await.unwrap();
 
@@ -94,7 +94,7 @@ async fn infinite_loop_times_out_without_blocking_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_hog_hits_the_limit() {
     let rt = runtime(None);
-    let mut s = spec("hog", wasmgate_test_plugins::HOG, World::HttpMiddleware);
+    let mut s = spec("hog", wasmgate_guest_plugins::HOG, World::HttpMiddleware);
     s.limits.max_memory_bytes = 16 << 20;
     let plugin = rt.load(s).await.unwrap();
     let other = plugin.lease().await.unwrap();

@@ -13,7 +13,7 @@ async fn ungranted_import_is_refused_naming_it() {
     let rt = runtime(None);
     let s = spec(
         "greedy",
-        wasmgate_test_plugins::GREEDY_IMPORTS,
+        wasmgate_guest_plugins::GREEDY_IMPORTS,
         World::HttpMiddleware,
     );
     let err = rt.load(s.clone()).await.err().expect("refused");
@@ -52,7 +52,7 @@ async fn ungranted_import_is_refused_naming_it() {
     // kv without the grant is refused too.
     let s = spec(
         "limiter",
-        wasmgate_test_plugins::RATE_LIMITER,
+        wasmgate_guest_plugins::RATE_LIMITER,
         World::HttpMiddleware,
     );
     let err = rt.load(s).await.err().expect("refused");
@@ -64,7 +64,7 @@ async fn wrong_world_is_refused() {
     let rt = runtime(None);
     let s = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::RouteMatcher,
     );
     assert!(matches!(rt.load(s).await, Err(PluginError::Compile { .. })));
@@ -75,7 +75,7 @@ async fn artifact_cache_skips_compilation() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
 
@@ -98,7 +98,7 @@ async fn artifact_cache_skips_compilation() {
     assert_eq!(header(&req, "x-plugin-count").as_deref(), Some("1"));
 
     // Different wasm: compiled.
-    let other = spec("trap", wasmgate_test_plugins::TRAP, World::HttpMiddleware);
+    let other = spec("trap", wasmgate_guest_plugins::TRAP, World::HttpMiddleware);
     assert!(!second.load(other).await.unwrap().loaded_from_cache());
     assert_eq!(second.stats().compiled, 1);
 }
@@ -109,7 +109,7 @@ fn publish(registry: &Path, name: &str, version: &str, wasm: &str, sha: Option<&
     let bytes = std::fs::read(wasm).unwrap();
     std::fs::write(dir.join("plugin.wasm"), &bytes).unwrap();
     let src = std::fs::read_to_string(
-        Path::new(wasmgate_test_plugins::HEADER_STAMP_DIR).join("plugin.toml"),
+        Path::new(wasmgate_guest_plugins::HEADER_STAMP_DIR).join("plugin.toml"),
     )
     .unwrap();
     let sha = sha.map(str::to_owned).unwrap_or_else(|| {
@@ -128,7 +128,7 @@ fn publish(registry: &Path, name: &str, version: &str, wasm: &str, sha: Option<&
 fn registry_resolves_newest_and_verifies_hash() {
     let reg = tempfile::tempdir().unwrap();
     let regs = vec![reg.path().to_path_buf()];
-    let wasm = wasmgate_test_plugins::HEADER_STAMP;
+    let wasm = wasmgate_guest_plugins::HEADER_STAMP;
     publish(reg.path(), "header-stamp", "0.1.0", wasm, None);
     publish(reg.path(), "header-stamp", "0.10.0", wasm, None);
     publish(reg.path(), "header-stamp", "0.9.1", wasm, Some("00"));
@@ -152,9 +152,9 @@ fn registry_resolves_newest_and_verifies_hash() {
 #[test]
 fn first_party_manifests_parse() {
     for dir in [
-        wasmgate_test_plugins::HEADER_STAMP_DIR,
-        wasmgate_test_plugins::RATE_LIMITER_DIR,
-        wasmgate_test_plugins::CANARY_DIR,
+        wasmgate_guest_plugins::HEADER_STAMP_DIR,
+        wasmgate_guest_plugins::RATE_LIMITER_DIR,
+        wasmgate_guest_plugins::CANARY_DIR,
     ] {
         let text = std::fs::read_to_string(Path::new(dir).join("plugin.toml")).unwrap();
         let m = Manifest::parse(&text).unwrap_or_else(|e| panic!("{dir}: {e}"));
@@ -168,15 +168,15 @@ async fn plugin_set_reload_keeps_unchanged_plugins() {
     let rt = runtime(None);
     let stamp = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
     let mut other = spec(
         "other",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
-    let trap = spec("trap", wasmgate_test_plugins::TRAP, World::HttpMiddleware);
+    let trap = spec("trap", wasmgate_guest_plugins::TRAP, World::HttpMiddleware);
 
     let (set, report) = PluginSet::new()
         .reload(&rt, vec![stamp.clone(), other.clone(), trap])
@@ -199,7 +199,7 @@ async fn plugin_set_reload_keeps_unchanged_plugins() {
     // Reload: `stamp` unchanged, `other` gets new settings, `trap` removed,
     // `fresh` added.
     other.settings_json = r#"{"requestHeaders":{"x-v":"2"}}"#.into();
-    let fresh = spec("fresh", wasmgate_test_plugins::SPIN, World::HttpMiddleware);
+    let fresh = spec("fresh", wasmgate_guest_plugins::SPIN, World::HttpMiddleware);
     let (next, report) = set
         .reload(&rt, vec![stamp.clone(), other, fresh])
         .await

@@ -19,7 +19,7 @@ async fn measure_plugin_costs() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
     s.settings_json = r#"{"requestHeaders":{"x-stamp":"wasmgate"}}"#.into();
@@ -76,7 +76,7 @@ async fn measure_plugin_costs() {
 
     println!(
         "plugin figures (header-stamp, {} KiB wasm):",
-        std::fs::metadata(wasmgate_test_plugins::HEADER_STAMP)
+        std::fs::metadata(wasmgate_guest_plugins::HEADER_STAMP)
             .unwrap()
             .len()
             / 1024

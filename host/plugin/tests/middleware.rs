@@ -15,7 +15,7 @@ async fn header_stamp_sets_headers_and_keeps_state() {
     let rt = runtime(None);
     let mut s = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
     s.settings_json =
@@ -85,7 +85,7 @@ async fn instance_limit_makes_callers_wait_then_fail() {
     let rt = runtime(None);
     let mut s = spec(
         "stamp",
-        wasmgate_test_plugins::HEADER_STAMP,
+        wasmgate_guest_plugins::HEADER_STAMP,
         World::HttpMiddleware,
     );
     s.limits.max_instances = 1;
@@ -104,7 +104,7 @@ async fn rate_limiter_counts_in_kv_with_ttl() {
     let rt = runtime(None);
     let mut s = spec(
         "limiter",
-        wasmgate_test_plugins::RATE_LIMITER,
+        wasmgate_guest_plugins::RATE_LIMITER,
         World::HttpMiddleware,
     );
     s.settings_json = r#"{"limit":2,"windowMs":150,"keyHeader":"x-api-key"}"#.into();
@@ -144,7 +144,7 @@ async fn bad_settings_refuse_the_plugin_at_load() {
     let rt = runtime(None);
     let mut s = spec(
         "limiter",
-        wasmgate_test_plugins::RATE_LIMITER,
+        wasmgate_guest_plugins::RATE_LIMITER,
         World::HttpMiddleware,
     );
     s.settings_json = r#"{"limit":0}"#.into();

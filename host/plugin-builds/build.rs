@@ -1,5 +1,6 @@
-//! Builds every guest plugin for `wasm32-wasip2` (release) and writes their
-//! paths as constants, so tests never run against stale plugins.
+//! Builds the guest plugins for `wasm32-wasip2` (release) and writes their
+//! paths as constants, so nothing runs against stale plugins. The test
+//! plugins are built only with the `test-plugins` feature.
 //!
 //! The guests are built by a nested cargo into `<target>/wasm-plugins`, a
 //! separate target dir: the outer build holds the lock of its own one.
@@ -47,7 +48,11 @@ fn main() {
     }
 
     let mut consts = String::new();
+    let with_tests = std::env::var_os("CARGO_FEATURE_TEST_PLUGINS").is_some();
     for (ws, members) in WORKSPACES {
+        if *ws == "tests/plugins" && !with_tests {
+            continue;
+        }
         let manifest = root.join(ws).join("Cargo.toml");
         let mut cmd = Command::new(&cargo);
         cmd.args([
@@ -89,6 +94,10 @@ fn main() {
             let konst = member.replace('-', "_").to_uppercase();
             consts.push_str(&format!(
                 "/// `{ws}/{member}`, built for wasm32-wasip2.\npub const {konst}: &str = {:?};\n",
+                file.display().to_string()
+            ));
+            consts.push_str(&format!(
+                "/// The compiled bytes of `{ws}/{member}`.\npub static {konst}_WASM: &[u8] = include_bytes!({:?});\n",
                 file.display().to_string()
             ));
             consts.push_str(&format!(
