@@ -20,6 +20,7 @@ pub const IMPLEMENTED_MIDDLEWARES: &[&str] = &[
     "inFlightReq",
     "rateLimit",
     "retry",
+    "plugin",
 ];
 
 /// Services a router may name as `<name>@internal`.

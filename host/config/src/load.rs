@@ -258,59 +258,60 @@ impl DynamicSet {
         merger.map(
             &mut into.http.routers,
             config.http.routers,
-            ["http", "routers"],
+            &["http", "routers"],
         );
         merger.map(
             &mut into.http.services,
             config.http.services,
-            ["http", "services"],
+            &["http", "services"],
         );
         merger.map(
             &mut into.http.middlewares,
             config.http.middlewares,
-            ["http", "middlewares"],
+            &["http", "middlewares"],
         );
         merger.map(
             &mut into.http.servers_transports,
             config.http.servers_transports,
-            ["http", "serversTransports"],
+            &["http", "serversTransports"],
         );
         merger.map(
             &mut into.tcp.routers,
             config.tcp.routers,
-            ["tcp", "routers"],
+            &["tcp", "routers"],
         );
         merger.map(
             &mut into.tcp.services,
             config.tcp.services,
-            ["tcp", "services"],
+            &["tcp", "services"],
         );
         merger.map(
             &mut into.tcp.middlewares,
             config.tcp.middlewares,
-            ["tcp", "middlewares"],
+            &["tcp", "middlewares"],
         );
         merger.map(
             &mut into.tcp.servers_transports,
             config.tcp.servers_transports,
-            ["tcp", "serversTransports"],
+            &["tcp", "serversTransports"],
         );
         merger.map(
             &mut into.udp.routers,
             config.udp.routers,
-            ["udp", "routers"],
+            &["udp", "routers"],
         );
         merger.map(
             &mut into.udp.services,
             config.udp.services,
-            ["udp", "services"],
+            &["udp", "services"],
         );
         merger.map(
             &mut into.tls.options,
             config.tls.options,
-            ["tls", "options"],
+            &["tls", "options"],
         );
-        merger.map(&mut into.tls.stores, config.tls.stores, ["tls", "stores"]);
+        merger.map(&mut into.tls.stores, config.tls.stores, &["tls", "stores"]);
+        merger.map(&mut into.plugins, config.plugins, &["plugins"]);
         for (i, cert) in config.tls.certificates.into_iter().enumerate() {
             self.sources.push_certificate(file, i);
             into.tls.certificates.push(cert);
@@ -351,7 +352,7 @@ impl DynamicSet {
 
 /// True for paths of the dynamic configuration (`http…`, `tcp…`, `udp…`, `tls…`).
 fn is_dynamic_path(path: &KeyPath) -> bool {
-    matches!(path.0.first(), Some(Seg::Key(k)) if ["http", "tcp", "udp", "tls"].contains(&k.as_str()))
+    matches!(path.0.first(), Some(Seg::Key(k)) if ["http", "tcp", "udp", "tls", "plugins"].contains(&k.as_str()))
 }
 
 /// True when `path`, or an ancestor of it, was already reported while decoding.
@@ -371,10 +372,12 @@ impl Merger<'_> {
         &mut self,
         into: &mut BTreeMap<String, T>,
         from: BTreeMap<String, T>,
-        section: [&str; 2],
+        section: &[&str],
     ) {
         for (name, item) in from {
-            let entry = KeyPath::of(&[section[0], section[1], &name]);
+            let mut segments = section.to_vec();
+            segments.push(&name);
+            let entry = KeyPath::of(&segments);
             if let Some(first) = self
                 .sources
                 .owner(&entry)

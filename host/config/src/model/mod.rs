@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod middlewares;
+pub mod plugins;
 pub mod static_cfg;
 pub mod tcp;
 pub mod tls;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use http::*;
 pub use middlewares::*;
+pub use plugins::*;
 pub use static_cfg::*;
 pub use tcp::*;
 pub use tls::*;
@@ -36,6 +38,8 @@ pub struct DynamicConfig {
     pub udp: UdpConfig,
     /// Certificates, TLS options and certificate stores.
     pub tls: TlsConfig,
+    /// WebAssembly plugins, by name (a wasmgate extension).
+    pub plugins: PluginDefs,
 }
 
 impl DynamicConfig {

@@ -23,6 +23,8 @@ pub struct StaticConfig {
     /// `global.checkNewVersion` / `global.sendAnonymousUsage`: accepted, without effect
     /// (wasmgate never contacts external services).
     pub global: Global,
+    /// Plugin registry folders and the compiled-plugin cache (a wasmgate extension).
+    pub plugins: super::StaticPlugins,
 
     /// Unsupported: `api` (dashboard and API).
     pub api: Option<Unsupported>,

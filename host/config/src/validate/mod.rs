@@ -324,9 +324,59 @@ fn rule_syntax(syntax: Option<&str>) -> Result<wasmgate_rules::Syntax, String> {
     }
 }
 
-/// Checks an HTTP router rule with the rule engine.
-pub(crate) fn check_rule(rule: &str, syntax: Option<&str>) -> Result<(), String> {
-    wasmgate_rules::HttpRule::parse(rule, rule_syntax(syntax)?)
+/// The names of the plugins a configuration declares (dynamic and static).
+pub(crate) fn declared_plugins<'a>(ctx: &Ctx<'a>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = ctx.dynamic.plugins.keys().map(String::as_str).collect();
+    if let Some(s) = ctx.static_cfg {
+        names.extend(s.plugins.definitions.keys().map(String::as_str));
+    }
+    names
+}
+
+/// `plugin `x` is not declared`, with the closest declared name.
+pub(crate) fn undeclared_plugin(name: &str, declared: &[&str]) -> String {
+    match crate::suggest::closest(name, declared.iter().copied()) {
+        Some(s) => format!("plugin `{name}` is not declared under `plugins`; did you mean `{s}`?"),
+        None => format!("plugin `{name}` is not declared under `plugins`"),
+    }
+}
+
+/// Accepts ``Plugin(`name`)`` in rules for the plugins a configuration declares.
+struct DeclaredPlugins<'a>(&'a [&'a str]);
+
+struct NeverMatches;
+
+impl wasmgate_rules::CustomMatcher for NeverMatches {
+    fn matches(&self, _: &wasmgate_rules::RequestInfo<'_>) -> bool {
+        false
+    }
+}
+
+impl wasmgate_rules::CustomResolver for DeclaredPlugins<'_> {
+    fn resolve(
+        &self,
+        name: &str,
+        args: &[String],
+    ) -> Option<Result<std::sync::Arc<dyn wasmgate_rules::CustomMatcher>, String>> {
+        if !name.eq_ignore_ascii_case("Plugin") {
+            return None;
+        }
+        Some(match args {
+            [plugin] if self.0.contains(&plugin.as_str()) => Ok(std::sync::Arc::new(NeverMatches)),
+            [plugin] => Err(undeclared_plugin(plugin, self.0)),
+            _ => Err("Plugin takes one argument, the plugin's name".to_owned()),
+        })
+    }
+}
+
+/// Checks an HTTP router rule with the rule engine; ``Plugin(`name`)`` must name a declared
+/// plugin.
+pub(crate) fn check_rule(
+    rule: &str,
+    syntax: Option<&str>,
+    plugins: &[&str],
+) -> Result<(), String> {
+    wasmgate_rules::HttpRule::parse_with(rule, rule_syntax(syntax)?, &DeclaredPlugins(plugins))
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
