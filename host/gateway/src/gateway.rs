@@ -3,6 +3,7 @@
 use crate::accesslog::{self, AccessLog};
 use crate::context::{EntryPointInfo, TrustedNets};
 use crate::entrypoint::{EntryPoint, EntryPointSettings};
+use crate::plugins::PluginHost;
 use crate::provider::{DynamicSource, ReloadOutcome, Reloader, watch_loop};
 use crate::runtime::{Builder, Live, RuntimeConfig};
 use anyhow::{Context, bail};
@@ -23,6 +24,8 @@ pub struct GatewayConfig {
     pub static_cfg: StaticConfig,
     /// Where the dynamic configuration comes from.
     pub dynamic: DynamicSource,
+    /// The folder relative paths are resolved against (the static file's folder).
+    pub base_dir: PathBuf,
 }
 
 impl GatewayConfig {
@@ -32,6 +35,7 @@ impl GatewayConfig {
         Ok(GatewayConfig {
             static_cfg: wasmgate_config::default_static(),
             dynamic: DynamicSource::Fixed(Box::new(wasmgate_config::default_dynamic())),
+            base_dir: PathBuf::from("."),
         })
     }
 
@@ -44,6 +48,7 @@ impl GatewayConfig {
         Ok(GatewayConfig {
             static_cfg,
             dynamic,
+            base_dir: base.to_path_buf(),
         })
     }
 }
@@ -139,10 +144,15 @@ impl Gateway {
             });
         }
         let builder = Builder::new(&static_cfg);
+        let plugins = Arc::new(
+            PluginHost::new(&static_cfg, &config.base_dir)
+                .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?,
+        );
         let reloader = Reloader::new(
             builder,
             config.dynamic.clone(),
             static_cfg.clone(),
+            plugins,
             live.clone(),
         );
         if let Err(e) = reloader.reload().await {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod gateway;
 pub mod internal;
 pub mod middleware;
+pub mod plugins;
 pub mod provider;
 pub mod proxy;
 pub mod runtime;

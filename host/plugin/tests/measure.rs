@@ -38,13 +38,28 @@ async fn measure_plugin_costs() {
     assert!(plugin.loaded_from_cache());
 
     // Instantiation (+ init): hold 32 leases at once, each needs an instance.
+    for p in &wasmgate_plugin::PROF { p.store(0, std::sync::atomic::Ordering::Relaxed); }
     let t = Instant::now();
     let mut leases = Vec::new();
     for _ in 0..32 {
         leases.push(plugin.lease().await.unwrap());
     }
     let inst = t.elapsed();
+    let pr: Vec<u64> = wasmgate_plugin::PROF.iter().map(|p| p.load(std::sync::atomic::Ordering::Relaxed)).collect();
+    println!("PROF store {} inst {} init {} n {}", pr[0]/pr[3], pr[1]/pr[3], pr[2]/pr[3], pr[3]);
     drop(leases);
+    plugin.release_idle();
+    for p in &wasmgate_plugin::PROF { p.store(0, std::sync::atomic::Ordering::Relaxed); }
+    let t = Instant::now();
+    let mut leases = Vec::new();
+    for _ in 0..32 {
+        leases.push(plugin.lease().await.unwrap());
+    }
+    let reinst = t.elapsed();
+    drop(leases);
+    let pr: Vec<u64> = wasmgate_plugin::PROF.iter().map(|p| p.load(std::sync::atomic::Ordering::Relaxed)).collect();
+    println!("PROF2 store {} inst {} init {} n {}", pr[0]/pr[3], pr[1]/pr[3], pr[2]/pr[3], pr[3]);
+    println!("  re-instantiate: {}", per(reinst, 32));
 
     // Warm calls: one lease, a request with 10 headers.
     let mut req = get("/some/path?q=1");

@@ -2,7 +2,9 @@
 
 use crate::gateway::GatewayConfig;
 use crate::provider::DynamicSource;
+use crate::plugins::PluginHost;
 use crate::runtime::Builder;
+use wasmgate_plugin::PluginSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasmgate_config::{DynamicConfig, StaticConfig};
@@ -36,8 +38,9 @@ pub fn check_file(file: &Path) -> Vec<String> {
         Err(e) => return vec![format!("{}: cannot read: {e}", file.display())],
     };
     if looks_dynamic(&text) {
+        let base = file.parent().unwrap_or(Path::new("."));
         return match wasmgate_config::load_dynamic(file) {
-            Ok(dynamic) => check_dynamic(None, &dynamic),
+            Ok(dynamic) => check_dynamic(&StaticConfig::default(), base, &dynamic),
             Err(e) => e.iter().map(ToString::to_string).collect(),
         };
     }
@@ -52,16 +55,34 @@ pub fn check_file(file: &Path) -> Vec<String> {
     if let DynamicSource::Fixed(_) = cfg.dynamic {
         return Vec::new();
     }
-    check_dynamic(Some(&cfg.static_cfg), &dynamic)
+    check_dynamic(&cfg.static_cfg, &cfg.base_dir, &dynamic)
 }
 
-/// Builds a validated configuration without serving it, for the errors only the gateway finds.
-fn check_dynamic(static_cfg: Option<&StaticConfig>, dynamic: &DynamicConfig) -> Vec<String> {
-    let default = StaticConfig::default();
-    match Builder::new(static_cfg.unwrap_or(&default)).build(dynamic, 1) {
-        Ok(_) => Vec::new(),
-        Err(errs) => errs.iter().map(ToString::to_string).collect(),
-    }
+/// Loads the plugins and builds a validated configuration without serving it, for the
+/// errors only the gateway finds (plugin sources, grants, unsupported combinations).
+fn check_dynamic(static_cfg: &StaticConfig, base: &Path, dynamic: &DynamicConfig) -> Vec<String> {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return vec![format!("cannot start the async runtime: {e}")],
+    };
+    runtime.block_on(async {
+        let host = match PluginHost::new(static_cfg, base) {
+            Ok(h) => h,
+            Err(e) => return vec![format!("cannot start the plugin runtime: {e}")],
+        };
+        let specs = match host.specs(dynamic) {
+            Ok(s) => s,
+            Err(errs) => return errs.iter().map(ToString::to_string).collect(),
+        };
+        let set = match host.reload(&PluginSet::new(), specs).await {
+            Ok((set, _)) => set,
+            Err(e) => return vec![e],
+        };
+        match Builder::new(static_cfg).build(dynamic, &set, 1) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(ToString::to_string).collect(),
+        }
+    })
 }
 
 /// A dynamic file has `http`, `tcp`, `udp` or `tls` at the top level; a static one does not.

@@ -5,6 +5,7 @@ use crate::body::{self, Body};
 use crate::context::{EntryPointInfo, RequestCtx};
 use crate::error::ProxyError;
 use crate::middleware::{Flow, HoldBody, Holds, MiddlewareRt, status};
+use crate::plugins::RequestHead;
 use crate::runtime::{Live, RouterRt, RuntimeConfig};
 use http::{Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
@@ -122,13 +123,22 @@ async fn serve(
     let mut holds = Holds::default();
     let mut ran = 0;
     let mut early = None;
-    for mw in router.chain.iter() {
+    for (i, mw) in router.chain.iter().enumerate() {
         ran += 1;
-        if let Flow::Respond(r) = mw.on_request(&mut req, ctx, &mut holds) {
+        let leased = holds.leases.len();
+        let flow = mw.on_request(&mut req, ctx, &mut holds).await;
+        if holds.leases.len() > leased
+            && let Some(held) = holds.leases.last_mut()
+        {
+            held.index = i;
+        }
+        if let Flow::Respond(r) = flow {
             early = Some(r);
             break;
         }
     }
+    // Plugins see the request again in their response phase.
+    let head = (!holds.leases.is_empty()).then(|| RequestHead::of(&req));
     let mut resp = match early {
         Some(r) => r,
         None => match call_with_retry(&router, req, ctx).await {
@@ -145,11 +155,23 @@ async fn serve(
             }
         },
     };
-    for mw in router.chain[..ran].iter().rev() {
+    let mut preq = head.map(|h| h.into_plugin_request(ctx));
+    for (i, mw) in router.chain[..ran].iter().enumerate().rev() {
+        if let MiddlewareRt::Plugin(_) = &**mw {
+            // Plugins that answered or failed open hold no lease.
+            if let Some(preq) = preq.as_mut()
+                && holds.leases.last().is_some_and(|h| h.index == i)
+                && let Some(held) = holds.leases.pop()
+                && let Err(r) = held.on_response(preq, &mut resp).await
+            {
+                resp = r;
+            }
+            continue;
+        }
         mw.on_response(origin.as_ref(), &mut resp);
     }
-    if !holds.0.is_empty() {
-        resp = resp.map(|b| HoldBody::wrap(b, holds));
+    if !holds.guards.is_empty() {
+        resp = resp.map(|b| HoldBody::wrap(b, holds.guards));
     }
     resp
 }

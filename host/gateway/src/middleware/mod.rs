@@ -29,9 +29,15 @@ pub enum Flow {
     Respond(Response<Body>),
 }
 
-/// Holds resources (in-flight slots) for as long as a request is being served.
+/// What a request holds while it is served: in-flight slots (until its response body is
+/// done) and plugin instances (until its response phase is done).
 #[derive(Default)]
-pub struct Holds(pub Vec<InFlightGuard>);
+pub struct Holds {
+    /// In-flight slots.
+    pub guards: Vec<InFlightGuard>,
+    /// Plugin instances leased in the request phase, in chain order.
+    pub leases: Vec<crate::plugins::HeldLease>,
+}
 
 /// A built middleware.
 #[derive(Debug)]
@@ -52,6 +58,8 @@ pub enum MiddlewareRt {
     BasicAuth(auth::BasicAuth),
     /// retry: read by the router, which re-sends bodiless requests that failed to reach a server.
     Retry(Retry),
+    /// A WebAssembly plugin.
+    Plugin(crate::plugins::PluginMiddleware),
 }
 
 /// Retry settings (`retry` middleware).
@@ -65,7 +73,7 @@ pub struct Retry {
 
 impl MiddlewareRt {
     /// The request phase.
-    pub fn on_request(
+    pub async fn on_request(
         &self,
         req: &mut Request<Body>,
         ctx: &mut RequestCtx,
@@ -81,7 +89,7 @@ impl MiddlewareRt {
             MiddlewareRt::IpAllowList(a) => a.on_request(req, ctx),
             MiddlewareRt::InFlightReq(f) => match f.acquire(req, ctx) {
                 Some(guard) => {
-                    holds.0.push(guard);
+                    holds.guards.push(guard);
                     Flow::Continue
                 }
                 None => Flow::Respond(status(StatusCode::SERVICE_UNAVAILABLE)),
@@ -89,6 +97,7 @@ impl MiddlewareRt {
             MiddlewareRt::RateLimit(r) => r.on_request(req, ctx),
             MiddlewareRt::BasicAuth(a) => a.on_request(req),
             MiddlewareRt::Retry(_) => Flow::Continue,
+            MiddlewareRt::Plugin(p) => p.on_request(req, ctx, &mut holds.leases).await,
         }
     }
 
@@ -116,18 +125,18 @@ pub fn status(status: StatusCode) -> Response<Body> {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its request's [`Holds`] until it is finished or dropped.
+    /// A response body that keeps its request's in-flight slots until it is finished or dropped.
     pub struct HoldBody {
         #[pin]
         inner: Body,
-        holds: Holds,
+        guards: Vec<InFlightGuard>,
     }
 }
 
 impl HoldBody {
-    /// Attaches `holds` to `inner`.
-    pub fn wrap(inner: Body, holds: Holds) -> Body {
-        Body::new(HoldBody { inner, holds })
+    /// Attaches `guards` to `inner`.
+    pub fn wrap(inner: Body, guards: Vec<InFlightGuard>) -> Body {
+        Body::new(HoldBody { inner, guards })
     }
 }
 

@@ -1,7 +1,9 @@
 //! Applying a new dynamic configuration: load, validate, build off the request path, publish.
 
 use super::DynamicSource;
-use crate::runtime::{Builder, Live};
+use crate::plugins::PluginHost;
+use crate::runtime::{Builder, Live, RuntimeConfig};
+use wasmgate_plugin::PluginSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmgate_config::StaticConfig;
@@ -24,6 +26,8 @@ struct State {
     builder: Builder,
     source: DynamicSource,
     static_cfg: Arc<StaticConfig>,
+    plugins: Arc<PluginHost>,
+    plugin_set: PluginSet,
 }
 
 /// Rebuilds and publishes the configuration. One reload runs at a time; requests never wait
@@ -34,12 +38,17 @@ pub struct Reloader {
     live: Arc<Live>,
 }
 
+fn joined<E: ToString>(errors: impl IntoIterator<Item = E>) -> String {
+    errors.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
 impl Reloader {
     /// A reloader publishing into `live`.
     pub fn new(
         builder: Builder,
         source: DynamicSource,
         static_cfg: Arc<StaticConfig>,
+        plugins: Arc<PluginHost>,
         live: Arc<Live>,
     ) -> Self {
         Reloader {
@@ -47,39 +56,34 @@ impl Reloader {
                 builder,
                 source,
                 static_cfg,
+                plugins,
+                plugin_set: PluginSet::new(),
             }))),
             live,
         }
     }
 
-    /// Loads, validates, builds and publishes. On error the current configuration stays, and
-    /// the returned text lists every problem with its location.
+    /// Loads, validates, loads plugins, builds and publishes. On error the current
+    /// configuration stays, and the returned text lists every problem with its location.
     pub async fn reload(&self) -> Result<ReloadOutcome, String> {
         let mut guard = self.state.lock().await;
-        let Some(mut state) = guard.take() else {
+        let Some(state) = guard.take() else {
             return Err("a previous reload panicked".to_owned());
         };
         let generation = self.live.config.load().generation + 1;
-        let (state, result) = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let result = build(&mut state, generation).map(|built| (built, started.elapsed()));
-            (state, result)
-        })
-        .await
-        .map_err(|e| format!("reload task failed: {e}"))?;
+        let started = Instant::now();
+        let (state, result) = reload_steps(state, generation).await?;
+        let source = state.source.describe();
         *guard = Some(state);
-        let source = guard
-            .as_ref()
-            .map(|s| s.source.describe())
-            .unwrap_or_default();
         match result {
-            Ok((Some(runtime), took)) => {
+            Ok(Some(runtime)) => {
+                let took = started.elapsed();
                 let routers: usize = runtime.entrypoints.values().map(|t| t.len()).sum();
                 self.live.config.store(Arc::new(runtime));
                 tracing::info!(%source, generation, routers, build_ms = took.as_secs_f64() * 1e3, "configuration published");
                 Ok(ReloadOutcome::Published { generation, took })
             }
-            Ok((None, _)) => {
+            Ok(None) => {
                 tracing::debug!(%source, "configuration unchanged");
                 Ok(ReloadOutcome::Unchanged)
             }
@@ -91,27 +95,46 @@ impl Reloader {
     }
 }
 
-fn build(
-    state: &mut State,
-    generation: u64,
-) -> Result<Option<crate::runtime::RuntimeConfig>, String> {
-    let dynamic = state
-        .source
-        .load(Some(&state.static_cfg))
-        .map_err(|e| e.to_string())?;
-    if state.builder.is_current(&dynamic) {
-        return Ok(None);
+type Steps = (State, Result<Option<RuntimeConfig>, String>);
+
+/// Load (blocking I/O, off the runtime), load plugins (compiles off the runtime), build
+/// (off the runtime). The state always comes back, whatever fails.
+async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String> {
+    let (state_back, loaded) = tokio::task::spawn_blocking(move || {
+        let loaded = state.source.load(Some(&state.static_cfg));
+        (state, loaded)
+    })
+    .await
+    .map_err(|e| format!("reload task failed: {e}"))?;
+    state = state_back;
+    let dynamic = match loaded {
+        Ok(d) => d,
+        Err(e) => return Ok((state, Err(e.to_string()))),
+    };
+    let specs = match state.plugins.specs(&dynamic) {
+        Ok(s) => s,
+        Err(errors) => return Ok((state, Err(joined(errors)))),
+    };
+    let (plugin_set, plugins_changed) = match state.plugins.reload(&state.plugin_set, specs).await {
+        Ok(r) => r,
+        Err(e) => return Ok((state, Err(e))),
+    };
+    if !plugins_changed && state.builder.is_current(&dynamic) {
+        return Ok((state, Ok(None)));
     }
-    state
-        .builder
-        .build(&dynamic, generation)
-        .map(Some)
-        .map_err(|errs| {
-            errs.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
+    let (mut state, built, plugin_set) = tokio::task::spawn_blocking(move || {
+        let built = state.builder.build(&dynamic, &plugin_set, generation);
+        (state, built, plugin_set)
+    })
+    .await
+    .map_err(|e| format!("reload task failed: {e}"))?;
+    match built {
+        Ok(runtime) => {
+            state.plugin_set = plugin_set;
+            Ok((state, Ok(Some(runtime))))
+        }
+        Err(errors) => Ok((state, Err(joined(errors)))),
+    }
 }
 
 /// Watches the source and SIGHUP, and reloads after each burst of changes.

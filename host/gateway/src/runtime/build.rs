@@ -7,6 +7,8 @@
 
 use super::{RouterRt, RuntimeConfig};
 use crate::middleware::{MiddlewareRt, Redirect};
+use crate::plugins::{PluginMiddleware, SetResolver};
+use wasmgate_plugin::PluginSet;
 use crate::proxy::{Transport, TransportSettings, Upstream};
 use crate::service::{Internal, LoadBalancer, Mirror, Mirroring, ServiceRt, Weighted, Wrr};
 use std::collections::HashMap;
@@ -26,18 +28,26 @@ pub struct BuildError {
     pub message: String,
 }
 
-fn err(what: &'static str, name: &str, message: impl Into<String>) -> BuildError {
-    BuildError {
-        what,
-        name: name.to_owned(),
-        message: message.into(),
+impl BuildError {
+    /// An error about the `what` named `name`.
+    pub fn new(what: &'static str, name: &str, message: impl Into<String>) -> Self {
+        BuildError {
+            what,
+            name: name.to_owned(),
+            message: message.into(),
+        }
     }
+}
+
+fn err(what: &'static str, name: &str, message: impl Into<String>) -> BuildError {
+    BuildError::new(what, name, message)
 }
 
 /// Builds runtime configurations, keeping the previous build's parts for reuse.
 #[derive(Default)]
 pub struct Builder {
     entrypoints: Vec<EntryPointRouting>,
+    static_plugins: config::PluginDefs,
     current: Option<DynamicConfig>,
     rules: HashMap<(String, Syntax), Arc<HttpRule>>,
     transports: HashMap<String, Arc<Transport>>,
@@ -97,6 +107,7 @@ impl Builder {
             .collect();
         Builder {
             entrypoints,
+            static_plugins: static_cfg.plugins.definitions.clone(),
             ..Builder::default()
         }
     }
@@ -111,10 +122,12 @@ impl Builder {
     pub fn build(
         &mut self,
         cfg: &DynamicConfig,
+        plugins: &PluginSet,
         generation: u64,
     ) -> Result<RuntimeConfig, Vec<BuildError>> {
         let mut b = Build {
             cfg,
+            plugins,
             old: self,
             transports: HashMap::new(),
             services: HashMap::new(),
@@ -203,6 +216,7 @@ impl Builder {
 
 struct Build<'a> {
     cfg: &'a DynamicConfig,
+    plugins: &'a PluginSet,
     old: &'a Builder,
     transports: HashMap<String, Arc<Transport>>,
     services: HashMap<String, (config::Service, Arc<ServiceRt>)>,
@@ -282,6 +296,16 @@ impl Build<'_> {
     }
 
     fn rule(&mut self, router: &str, text: &str, syntax: Syntax) -> Option<Arc<HttpRule>> {
+        if text.to_ascii_lowercase().contains("plugin(") {
+            // Bound to this build's plugin instances: never cached across builds.
+            return match HttpRule::parse_with(text, syntax, &SetResolver(self.plugins)) {
+                Ok(r) => Some(Arc::new(r)),
+                Err(e) => {
+                    self.errors.push(err("router", router, format!("rule `{text}`: {e}")));
+                    None
+                }
+            };
+        }
         let key = (text.to_owned(), syntax);
         if let Some(r) = self.rules.get(&key).or_else(|| self.old.rules.get(&key)) {
             let r = r.clone();
@@ -488,8 +512,9 @@ impl Build<'_> {
             out.push(m.clone());
             return;
         }
-        let built = match self.old.middlewares.get(key) {
-            Some((old_def, m)) if old_def == def => Ok(m.clone()),
+        let built = match (def, self.old.middlewares.get(key)) {
+            (config::Middleware::Plugin(uses), _) => self.plugin_middleware(key, uses).map(Arc::new),
+            (_, Some((old_def, m))) if old_def == def => Ok(m.clone()),
             _ => crate::middleware::build::middleware(def).map(Arc::new),
         };
         match built {
@@ -500,6 +525,30 @@ impl Build<'_> {
             }
             Err(e) => self.errors.push(err("middleware", key, e)),
         }
+    }
+}
+
+impl Build<'_> {
+    fn plugin_middleware(
+        &self,
+        key: &str,
+        uses: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<MiddlewareRt, String> {
+        let plugin = self
+            .plugins
+            .get(key)
+            .ok_or_else(|| "its plugin is not loaded".to_owned())?
+            .clone();
+        let policy = uses
+            .keys()
+            .next()
+            .and_then(|p| self.cfg.plugins.get(p).or_else(|| self.old.static_plugins.get(p)))
+            .map(|d| d.failure_policy)
+            .unwrap_or_default();
+        Ok(MiddlewareRt::Plugin(PluginMiddleware {
+            plugin,
+            fail_open: policy == config::FailurePolicy::FailOpen,
+        }))
     }
 }
 

@@ -1,0 +1,385 @@
+//! WebAssembly plugins in the gateway: which components a configuration needs, and the
+//! middleware and route-matcher adapters that call them.
+//!
+//! Each plugin middleware (`http.middlewares.<m>.plugin.<p>: settings`) gets its own pool of
+//! instances, named `<m>`, initialised with its settings; each plugin used in a rule as
+//! ``Plugin(`p`)`` gets a pool named `rule:<p>` initialised with `plugins.<p>.settings`. The
+//! compiled component is shared through the runtime's content-hash cache.
+
+use crate::body::{self, Body};
+use crate::context::RequestCtx;
+use crate::middleware::{Flow, status};
+use crate::runtime::BuildError;
+use http::{Request, Response, StatusCode, Uri};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmgate_config::{DynamicConfig, FailurePolicy, Middleware, PluginDef, StaticConfig};
+use wasmgate_plugin::{
+    Action, Grants, Lease, Limits, Plugin, PluginRequest, PluginResponse, PluginRuntime, PluginSet,
+    PluginSpec, WasmSource, World,
+};
+use wasmgate_rules::{CustomMatcher, CustomResolver, RequestInfo};
+
+/// Components compiled into the binary, usable as `source: "builtin:<name>"`.
+const BUILTIN: &[(&str, &[u8])] = &[("header-stamp", wasmgate_guest_plugins::HEADER_STAMP_WASM)];
+
+/// The process's plugin runtime and where plugin sources are found.
+pub struct PluginHost {
+    runtime: PluginRuntime,
+    registries: Vec<PathBuf>,
+    base_dir: PathBuf,
+    definitions: BTreeMap<String, PluginDef>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost").field("registries", &self.registries).finish()
+    }
+}
+
+/// The spec name of the route-matcher pool of plugin `p`.
+pub fn matcher_pool(plugin: &str) -> String {
+    format!("rule:{plugin}")
+}
+
+impl PluginHost {
+    /// Starts the runtime. Relative paths (registries, sources, cache) are resolved against
+    /// `base_dir`, the static configuration's folder.
+    pub fn new(static_cfg: &StaticConfig, base_dir: &Path) -> Result<Self, wasmgate_plugin::PluginError> {
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base_dir.join(p) }
+        };
+        let mut config = wasmgate_plugin::RuntimeConfig::default();
+        if let Some(dir) = &static_cfg.plugins.cache_dir {
+            config.cache_dir = Some(resolve(dir));
+        }
+        Ok(PluginHost {
+            runtime: PluginRuntime::new(config)?,
+            registries: static_cfg.plugins.registries.iter().map(|r| resolve(r)).collect(),
+            base_dir: base_dir.to_path_buf(),
+            definitions: static_cfg.plugins.definitions.clone(),
+        })
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    fn definition<'a>(&'a self, dynamic: &'a DynamicConfig, name: &str) -> Option<&'a PluginDef> {
+        dynamic.plugins.get(name).or_else(|| self.definitions.get(name))
+    }
+
+    /// The plugin instances `dynamic` needs: one pool per plugin middleware and per plugin
+    /// used in a rule.
+    pub fn specs(&self, dynamic: &DynamicConfig) -> Result<Vec<PluginSpec>, Vec<BuildError>> {
+        let mut specs = Vec::new();
+        let mut errors = Vec::new();
+        for (mw, def) in &dynamic.http.middlewares {
+            let Middleware::Plugin(uses) = def else { continue };
+            for (plugin, settings) in uses {
+                match self.spec(dynamic, mw, plugin, Some(settings), World::HttpMiddleware) {
+                    Ok(s) => specs.push(s),
+                    Err(e) => errors.push(BuildError::new("middleware", mw, e)),
+                }
+            }
+        }
+        let mut matchers = std::collections::BTreeSet::new();
+        for router in dynamic.http.routers.values() {
+            if let Ok(expr) = wasmgate_rules::parse_expr(&router.rule) {
+                collect_plugin_calls(&expr, &mut matchers);
+            }
+        }
+        for plugin in matchers {
+            match self.spec(dynamic, &matcher_pool(&plugin), &plugin, None, World::RouteMatcher) {
+                Ok(s) => specs.push(s),
+                Err(e) => errors.push(BuildError::new("plugin", &plugin, e)),
+            }
+        }
+        if errors.is_empty() { Ok(specs) } else { Err(errors) }
+    }
+
+    fn spec(
+        &self,
+        dynamic: &DynamicConfig,
+        pool: &str,
+        plugin: &str,
+        settings: Option<&serde_json::Value>,
+        world: World,
+    ) -> Result<PluginSpec, String> {
+        let def = self
+            .definition(dynamic, plugin)
+            .ok_or_else(|| format!("plugin `{plugin}` is not declared under `plugins`"))?;
+        let mut spec = PluginSpec::new(pool, self.source(&def.source)?, world);
+        let settings = settings.or(def.settings.as_ref());
+        spec.settings_json = settings.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
+        let defaults = Limits::default();
+        let l = &def.limits;
+        spec.limits = Limits {
+            max_memory_bytes: l.memory.map_or(defaults.max_memory_bytes, |m| m.0 as usize),
+            call_timeout: l.timeout.and_then(|t| t.to_std_nonzero()).unwrap_or(defaults.call_timeout),
+            max_instances: l.max_instances.map_or(defaults.max_instances, |n| n.max(1) as usize),
+            max_body_bytes: l.max_body.map_or(defaults.max_body_bytes, |b| b.0 as usize),
+            ..defaults
+        };
+        spec.grants = Grants {
+            kv: def.grants.kv,
+            outbound_http: (!def.grants.outbound_http.is_empty()).then(|| def.grants.outbound_http.clone()),
+        };
+        Ok(spec)
+    }
+
+    fn source(&self, source: &str) -> Result<WasmSource, String> {
+        if let Some(name) = source.strip_prefix("builtin:") {
+            return BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, bytes)| WasmSource::Bytes(bytes::Bytes::from_static(bytes)))
+                .ok_or_else(|| format!("no built-in plugin `{name}` (built in: header-stamp)"));
+        }
+        if source.ends_with(".wasm") || source.contains('/') {
+            let p = PathBuf::from(source);
+            return Ok(WasmSource::Path(if p.is_absolute() { p } else { self.base_dir.join(p) }));
+        }
+        wasmgate_plugin::registry::resolve(&self.registries, source)
+            .map(|r| WasmSource::Path(r.wasm_path))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Loads `specs`, keeping from `current` every plugin that did not change; also says
+    /// whether anything changed.
+    pub async fn reload(&self, current: &PluginSet, specs: Vec<PluginSpec>) -> Result<(PluginSet, bool), String> {
+        let (set, report) = current.reload(&self.runtime, specs).await.map_err(|e| e.to_string())?;
+        let changed = !report.loaded.is_empty() || !report.removed.is_empty();
+        if changed {
+            tracing::info!(loaded = ?report.loaded, kept = ?report.kept, removed = ?report.removed, "plugins reloaded");
+        }
+        Ok((set, changed))
+    }
+
+    /// The failure policy of plugin `name`.
+    pub fn failure_policy(&self, dynamic: &DynamicConfig, name: &str) -> FailurePolicy {
+        self.definition(dynamic, name).map(|d| d.failure_policy).unwrap_or_default()
+    }
+}
+
+fn collect_plugin_calls(expr: &wasmgate_rules::Expr, out: &mut std::collections::BTreeSet<String>) {
+    use wasmgate_rules::Expr;
+    match expr {
+        Expr::Call(c) if c.name.eq_ignore_ascii_case("plugin") => out.extend(c.args.iter().cloned()),
+        Expr::Call(_) => {}
+        Expr::Not(e) => collect_plugin_calls(e, out),
+        Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| collect_plugin_calls(e, out)),
+    }
+}
+
+/// A plugin middleware.
+pub struct PluginMiddleware {
+    /// The instance pool.
+    pub plugin: Arc<Plugin>,
+    /// Continue without the plugin when it fails (instead of answering 500).
+    pub fail_open: bool,
+}
+
+impl std::fmt::Debug for PluginMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginMiddleware")
+            .field("plugin", &self.plugin.name())
+            .field("fail_open", &self.fail_open)
+            .finish()
+    }
+}
+
+/// A plugin's instance, held by a request between its request and response phases.
+pub struct HeldLease {
+    lease: Lease,
+    fail_open: bool,
+    /// The position of its middleware in the router's chain.
+    pub index: usize,
+}
+
+impl PluginMiddleware {
+    /// Runs `on-request`: the request's head moves into the plugin's table and back, so the
+    /// headers are not copied.
+    pub async fn on_request(
+        &self,
+        req: &mut Request<Body>,
+        ctx: &RequestCtx,
+        leases: &mut Vec<HeldLease>,
+    ) -> Flow {
+        let mut lease = match self.plugin.lease().await {
+            Ok(l) => l,
+            Err(e) => return self.failed(&e, "on-request"),
+        };
+        let mut preq = take_request(req, ctx);
+        let result = lease.on_request(&mut preq).await;
+        restore_request(req, &mut preq);
+        match result {
+            Ok(Action::Continue) => {
+                leases.push(HeldLease {
+                    lease,
+                    fail_open: self.fail_open,
+                    index: 0,
+                });
+                Flow::Continue
+            }
+            Ok(Action::Respond {
+                status: code,
+                headers,
+                body,
+            }) => {
+                let mut resp = Response::new(body::full(body));
+                *resp.status_mut() = code;
+                *resp.headers_mut() = headers;
+                Flow::Respond(resp)
+            }
+            Err(e) => self.failed(&e, "on-request"),
+        }
+    }
+
+    fn failed(&self, e: &wasmgate_plugin::PluginError, phase: &str) -> Flow {
+        log_failure(self.plugin.name(), phase, e);
+        if self.fail_open {
+            Flow::Continue
+        } else {
+            Flow::Respond(status(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+fn log_failure(plugin: &str, phase: &str, e: &wasmgate_plugin::PluginError) {
+    match e.as_call() {
+        Some(call) => tracing::error!(
+            plugin,
+            phase,
+            reason = ?call.reason,
+            backtrace = call.backtrace.as_deref().unwrap_or("-"),
+            "plugin call failed: {}",
+            call.message
+        ),
+        None => tracing::error!(plugin, phase, "plugin call failed: {e}"),
+    }
+}
+
+fn take_request(req: &mut Request<Body>, ctx: &RequestCtx) -> PluginRequest {
+    let mut preq = PluginRequest::new(
+        std::mem::take(req.method_mut()),
+        std::mem::take(req.uri_mut()),
+        std::mem::take(req.headers_mut()),
+    );
+    preq.client_addr = Some(ctx.client);
+    preq.tls = ctx.tls;
+    preq
+}
+
+fn restore_request(req: &mut Request<Body>, preq: &mut PluginRequest) {
+    *req.method_mut() = std::mem::take(&mut preq.method);
+    *req.uri_mut() = std::mem::take(&mut preq.uri);
+    *req.headers_mut() = std::mem::take(&mut preq.headers);
+}
+
+/// What the response phase shows plugins of the request: its method, URI and headers as
+/// they were sent to the service.
+pub struct RequestHead {
+    method: http::Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+}
+
+impl RequestHead {
+    /// Copies the head of `req` (taken only when a plugin holds a lease for the response).
+    pub fn of(req: &Request<Body>) -> Self {
+        RequestHead {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        }
+    }
+}
+
+impl RequestHead {
+    /// The request as plugins see it in their response phase.
+    pub fn into_plugin_request(self, ctx: &RequestCtx) -> PluginRequest {
+        let mut preq = PluginRequest::new(self.method, self.uri, self.headers);
+        preq.client_addr = Some(ctx.client);
+        preq.tls = ctx.tls;
+        preq
+    }
+}
+
+impl HeldLease {
+    /// Runs the plugin's `on-response`, then gives the instance back. A failure answers 500,
+    /// or with `failOpen` leaves the response as it was.
+    pub async fn on_response(
+        mut self,
+        preq: &mut PluginRequest,
+        resp: &mut Response<Body>,
+    ) -> Result<(), Response<Body>> {
+        let mut presp = PluginResponse {
+            status: resp.status(),
+            headers: std::mem::take(resp.headers_mut()),
+            ..PluginResponse::default()
+        };
+        let result = self.lease.on_response(preq, &mut presp).await;
+        *resp.headers_mut() = std::mem::take(&mut presp.headers);
+        match result {
+            Ok(()) => {
+                *resp.status_mut() = presp.status;
+                Ok(())
+            }
+            Err(e) => {
+                log_failure(self.lease.plugin().name(), "on-response", &e);
+                if self.fail_open {
+                    Ok(())
+                } else {
+                    Err(status(StatusCode::INTERNAL_SERVER_ERROR))
+                }
+            }
+        }
+    }
+}
+
+/// ``Plugin(`name`)`` in a rule: asks a route-matcher plugin. A failed call does not match
+/// (and is logged); the router is then skipped, never served by mistake.
+pub struct PluginMatcher {
+    plugin: Arc<Plugin>,
+}
+
+impl CustomMatcher for PluginMatcher {
+    fn matches(&self, req: &RequestInfo<'_>) -> bool {
+        let pq = match req.query {
+            Some(q) => format!("{}?{q}", req.path),
+            None => req.path.to_owned(),
+        };
+        let uri = Uri::builder().path_and_query(pq).build().unwrap_or_default();
+        let mut preq = PluginRequest::new(req.method.clone(), uri, req.headers.clone());
+        preq.client_addr = req.client_ip.map(|ip| std::net::SocketAddr::new(ip, 0));
+        match self.plugin.matches_blocking(&mut preq) {
+            Ok(m) => m,
+            Err(e) => {
+                log_failure(self.plugin.name(), "matches", &e);
+                false
+            }
+        }
+    }
+}
+
+/// Resolves ``Plugin(`name`)`` against a loaded plugin set.
+pub struct SetResolver<'a>(pub &'a PluginSet);
+
+impl CustomResolver for SetResolver<'_> {
+    fn resolve(&self, name: &str, args: &[String]) -> Option<Result<Arc<dyn CustomMatcher>, String>> {
+        if !name.eq_ignore_ascii_case("plugin") {
+            return None;
+        }
+        let [plugin] = args else {
+            return Some(Err("Plugin takes one argument, the plugin's name".to_owned()));
+        };
+        Some(match self.0.get(&matcher_pool(plugin)) {
+            Some(p) => Ok(Arc::new(PluginMatcher { plugin: p.clone() }) as Arc<dyn CustomMatcher>),
+            None => Err(format!("plugin `{plugin}` is not loaded")),
+        })
+    }
+}
