@@ -10,7 +10,19 @@ use std::process::Command;
 
 /// Guest workspaces (relative to the repository root) and their members.
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("plugins", &["header-stamp", "rate-limiter", "canary"]),
+    (
+        "plugins",
+        &[
+            "header-stamp",
+            "rate-limiter",
+            "canary",
+            "request-id",
+            "path-deny",
+            "token-auth",
+            "body-rewrite",
+            "sni-allow",
+        ],
+    ),
     ("tests/plugins", &["trap", "spin", "hog", "greedy-imports"]),
 ];
 

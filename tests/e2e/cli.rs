@@ -76,6 +76,10 @@ async fn run_without_config_serves_whoami_on_8080() {
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(text.contains("GET /hello?x=1"), "{text}");
     assert!(text.contains("RemoteAddr: 127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("x-stamp: wasmgate"),
+        "request stamped by the plugin: {text}"
+    );
     let req = http::Request::get("http://127.0.0.1:8080/")
         .header("accept", "application/json")
         .body(wasmgate_test_harness::empty())

@@ -3,6 +3,7 @@
 mod cli;
 mod errors;
 mod middlewares;
+mod plugins;
 mod proxying;
 mod reload;
 mod routing;

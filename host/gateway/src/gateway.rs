@@ -155,6 +155,16 @@ impl Gateway {
             plugins,
             live.clone(),
         );
+        // Watch before the first load, so no edit between the two is missed.
+        let watch_enabled = static_cfg.providers.file.as_ref().is_none_or(|f| f.watch);
+        let changes = if watch_enabled {
+            config.dynamic.watch().unwrap_or_else(|e| {
+                tracing::error!(source = %config.dynamic.describe(), error = %e, "cannot watch configuration; reload with SIGHUP");
+                None
+            })
+        } else {
+            None
+        };
         if let Err(e) = reloader.reload().await {
             tracing::error!("starting without routes until the configuration is fixed: {e}");
         }
@@ -162,14 +172,16 @@ impl Gateway {
             .into_iter()
             .map(|ep| tokio::spawn(ep.serve(live.clone(), stop_rx.clone())))
             .collect();
-        let watch_enabled = static_cfg.providers.file.as_ref().is_none_or(|f| f.watch);
         let throttle = static_cfg
             .providers
             .providers_throttle_duration
             .to_std()
             .unwrap_or_default();
-        let watcher = watch_enabled
-            .then(|| tokio::spawn(watch_loop(reloader.clone(), config.dynamic, throttle)));
+        let watcher = Some(tokio::spawn(watch_loop(
+            reloader.clone(),
+            changes,
+            throttle,
+        )));
         Ok(Gateway {
             live,
             reloader,

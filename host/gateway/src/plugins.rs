@@ -34,7 +34,9 @@ pub struct PluginHost {
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHost").field("registries", &self.registries).finish()
+        f.debug_struct("PluginHost")
+            .field("registries", &self.registries)
+            .finish()
     }
 }
 
@@ -46,7 +48,10 @@ pub fn matcher_pool(plugin: &str) -> String {
 impl PluginHost {
     /// Starts the runtime. Relative paths (registries, sources, cache) are resolved against
     /// `base_dir`, the static configuration's folder.
-    pub fn new(static_cfg: &StaticConfig, base_dir: &Path) -> Result<Self, wasmgate_plugin::PluginError> {
+    pub fn new(
+        static_cfg: &StaticConfig,
+        base_dir: &Path,
+    ) -> Result<Self, wasmgate_plugin::PluginError> {
         let resolve = |p: &str| {
             let p = PathBuf::from(p);
             if p.is_absolute() { p } else { base_dir.join(p) }
@@ -57,7 +62,12 @@ impl PluginHost {
         }
         Ok(PluginHost {
             runtime: PluginRuntime::new(config)?,
-            registries: static_cfg.plugins.registries.iter().map(|r| resolve(r)).collect(),
+            registries: static_cfg
+                .plugins
+                .registries
+                .iter()
+                .map(|r| resolve(r))
+                .collect(),
             base_dir: base_dir.to_path_buf(),
             definitions: static_cfg.plugins.definitions.clone(),
         })
@@ -69,7 +79,10 @@ impl PluginHost {
     }
 
     fn definition<'a>(&'a self, dynamic: &'a DynamicConfig, name: &str) -> Option<&'a PluginDef> {
-        dynamic.plugins.get(name).or_else(|| self.definitions.get(name))
+        dynamic
+            .plugins
+            .get(name)
+            .or_else(|| self.definitions.get(name))
     }
 
     /// The plugin instances `dynamic` needs: one pool per plugin middleware and per plugin
@@ -78,7 +91,9 @@ impl PluginHost {
         let mut specs = Vec::new();
         let mut errors = Vec::new();
         for (mw, def) in &dynamic.http.middlewares {
-            let Middleware::Plugin(uses) = def else { continue };
+            let Middleware::Plugin(uses) = def else {
+                continue;
+            };
             for (plugin, settings) in uses {
                 match self.spec(dynamic, mw, plugin, Some(settings), World::HttpMiddleware) {
                     Ok(s) => specs.push(s),
@@ -93,12 +108,22 @@ impl PluginHost {
             }
         }
         for plugin in matchers {
-            match self.spec(dynamic, &matcher_pool(&plugin), &plugin, None, World::RouteMatcher) {
+            match self.spec(
+                dynamic,
+                &matcher_pool(&plugin),
+                &plugin,
+                None,
+                World::RouteMatcher,
+            ) {
                 Ok(s) => specs.push(s),
                 Err(e) => errors.push(BuildError::new("plugin", &plugin, e)),
             }
         }
-        if errors.is_empty() { Ok(specs) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(specs)
+        } else {
+            Err(errors)
+        }
     }
 
     fn spec(
@@ -119,14 +144,20 @@ impl PluginHost {
         let l = &def.limits;
         spec.limits = Limits {
             max_memory_bytes: l.memory.map_or(defaults.max_memory_bytes, |m| m.0 as usize),
-            call_timeout: l.timeout.and_then(|t| t.to_std_nonzero()).unwrap_or(defaults.call_timeout),
-            max_instances: l.max_instances.map_or(defaults.max_instances, |n| n.max(1) as usize),
+            call_timeout: l
+                .timeout
+                .and_then(|t| t.to_std_nonzero())
+                .unwrap_or(defaults.call_timeout),
+            max_instances: l
+                .max_instances
+                .map_or(defaults.max_instances, |n| n.max(1) as usize),
             max_body_bytes: l.max_body.map_or(defaults.max_body_bytes, |b| b.0 as usize),
             ..defaults
         };
         spec.grants = Grants {
             kv: def.grants.kv,
-            outbound_http: (!def.grants.outbound_http.is_empty()).then(|| def.grants.outbound_http.clone()),
+            outbound_http: (!def.grants.outbound_http.is_empty())
+                .then(|| def.grants.outbound_http.clone()),
         };
         Ok(spec)
     }
@@ -141,7 +172,11 @@ impl PluginHost {
         }
         if source.ends_with(".wasm") || source.contains('/') {
             let p = PathBuf::from(source);
-            return Ok(WasmSource::Path(if p.is_absolute() { p } else { self.base_dir.join(p) }));
+            return Ok(WasmSource::Path(if p.is_absolute() {
+                p
+            } else {
+                self.base_dir.join(p)
+            }));
         }
         wasmgate_plugin::registry::resolve(&self.registries, source)
             .map(|r| WasmSource::Path(r.wasm_path))
@@ -150,8 +185,15 @@ impl PluginHost {
 
     /// Loads `specs`, keeping from `current` every plugin that did not change; also says
     /// whether anything changed.
-    pub async fn reload(&self, current: &PluginSet, specs: Vec<PluginSpec>) -> Result<(PluginSet, bool), String> {
-        let (set, report) = current.reload(&self.runtime, specs).await.map_err(|e| e.to_string())?;
+    pub async fn reload(
+        &self,
+        current: &PluginSet,
+        specs: Vec<PluginSpec>,
+    ) -> Result<(PluginSet, bool), String> {
+        let (set, report) = current
+            .reload(&self.runtime, specs)
+            .await
+            .map_err(|e| e.to_string())?;
         let changed = !report.loaded.is_empty() || !report.removed.is_empty();
         if changed {
             tracing::info!(loaded = ?report.loaded, kept = ?report.kept, removed = ?report.removed, "plugins reloaded");
@@ -161,14 +203,18 @@ impl PluginHost {
 
     /// The failure policy of plugin `name`.
     pub fn failure_policy(&self, dynamic: &DynamicConfig, name: &str) -> FailurePolicy {
-        self.definition(dynamic, name).map(|d| d.failure_policy).unwrap_or_default()
+        self.definition(dynamic, name)
+            .map(|d| d.failure_policy)
+            .unwrap_or_default()
     }
 }
 
 fn collect_plugin_calls(expr: &wasmgate_rules::Expr, out: &mut std::collections::BTreeSet<String>) {
     use wasmgate_rules::Expr;
     match expr {
-        Expr::Call(c) if c.name.eq_ignore_ascii_case("plugin") => out.extend(c.args.iter().cloned()),
+        Expr::Call(c) if c.name.eq_ignore_ascii_case("plugin") => {
+            out.extend(c.args.iter().cloned())
+        }
         Expr::Call(_) => {}
         Expr::Not(e) => collect_plugin_calls(e, out),
         Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| collect_plugin_calls(e, out)),
@@ -353,7 +399,10 @@ impl CustomMatcher for PluginMatcher {
             Some(q) => format!("{}?{q}", req.path),
             None => req.path.to_owned(),
         };
-        let uri = Uri::builder().path_and_query(pq).build().unwrap_or_default();
+        let uri = Uri::builder()
+            .path_and_query(pq)
+            .build()
+            .unwrap_or_default();
         let mut preq = PluginRequest::new(req.method.clone(), uri, req.headers.clone());
         preq.client_addr = req.client_ip.map(|ip| std::net::SocketAddr::new(ip, 0));
         match self.plugin.matches_blocking(&mut preq) {
@@ -370,12 +419,18 @@ impl CustomMatcher for PluginMatcher {
 pub struct SetResolver<'a>(pub &'a PluginSet);
 
 impl CustomResolver for SetResolver<'_> {
-    fn resolve(&self, name: &str, args: &[String]) -> Option<Result<Arc<dyn CustomMatcher>, String>> {
+    fn resolve(
+        &self,
+        name: &str,
+        args: &[String],
+    ) -> Option<Result<Arc<dyn CustomMatcher>, String>> {
         if !name.eq_ignore_ascii_case("plugin") {
             return None;
         }
         let [plugin] = args else {
-            return Some(Err("Plugin takes one argument, the plugin's name".to_owned()));
+            return Some(Err(
+                "Plugin takes one argument, the plugin's name".to_owned()
+            ));
         };
         Some(match self.0.get(&matcher_pool(plugin)) {
             Some(p) => Ok(Arc::new(PluginMatcher { plugin: p.clone() }) as Arc<dyn CustomMatcher>),

@@ -31,7 +31,7 @@ pub struct PluginRequest {
     /// URI has no scheme).
     pub tls: bool,
     /// The body, when the gateway buffered it for a plugin that reads bodies
-    /// (see [`crate::Plugin::reads_body`]); `None` means unavailable.
+    /// (up to [`crate::Plugin::max_body_bytes`]); `None` means unavailable.
     pub body: Option<Bytes>,
     /// Set when a plugin replaced the body with `set-body`.
     pub body_replaced: bool,

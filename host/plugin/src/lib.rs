@@ -41,7 +41,7 @@ mod state;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
 pub use http::{Action, PluginRequest, PluginResponse};
-pub use plugin::{PROF, ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, TcpAction};
+pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, TcpAction};
 pub use runtime::{PluginRuntime, RuntimeStats};
 pub use set::{PluginSet, ReloadReport};
 pub use spec::{Grants, Limits, PluginSpec, RuntimeConfig, WasmSource, World, default_cache_dir};

@@ -19,10 +19,6 @@ use crate::http::{Action, PluginRequest, PluginResponse, RequestEntry, ResponseE
 use crate::spec::{Grants, Limits, PluginSpec, World};
 use crate::state::{HostState, PluginShared};
 
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub static PROF: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-
 pub(crate) enum WorldPre {
     Middleware(middleware::HttpMiddlewarePre<HostState>),
     Matcher(matcher::RouteMatcherPre<HostState>),
@@ -178,8 +174,9 @@ impl Plugin {
         }
     }
 
-    /// Drops the idle instances, freeing their pool slots; new ones are
-    /// created on demand. Returns how many were dropped.
+    /// Drops the idle instances, freeing their pool slots (and their
+    /// in-memory state); new ones are created on demand. Returns how many
+    /// were dropped.
     pub fn release_idle(&self) -> usize {
         let mut n = 0;
         while self.idle.pop().is_some() {
@@ -246,10 +243,7 @@ impl Plugin {
     async fn instantiate(&self) -> Result<Instance, PluginError> {
         let span = tracing::debug_span!("plugin.instantiate", plugin = %self.name);
         async {
-            let t0 = std::time::Instant::now();
             let mut store = Store::new(&self.engine, HostState::new(self.shared.clone()));
-            PROF[0].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let t0 = std::time::Instant::now();
             store.limiter(|s| &mut s.limiter);
             store.epoch_deadline_trap();
             store.set_epoch_deadline(self.init_ticks);
@@ -265,15 +259,11 @@ impl Plugin {
                 WorldPre::Tcp(p) => p.instantiate_async(&mut store).await.map(Bindings::Tcp),
             };
             let bindings = bindings.map_err(|e| self.failure(&store, Phase::Init, e))?;
-            PROF[1].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let t0 = std::time::Instant::now();
             let init = match &bindings {
                 Bindings::Middleware(b) => b.call_init(&mut store, settings).await,
                 Bindings::Matcher(b) => b.call_init(&mut store, settings).await,
                 Bindings::Tcp(b) => b.call_init(&mut store, settings).await,
             };
-            PROF[2].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            PROF[3].fetch_add(1, Ordering::Relaxed);
             match init {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {

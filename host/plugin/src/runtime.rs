@@ -70,12 +70,6 @@ fn engine_config(rc: &RuntimeConfig, pooling: bool) -> Config {
             .max_memories_per_component(4)
             .max_tables_per_component(16)
             .max_memory_size(rc.pool_max_memory_bytes);
-        let ev = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-        if let Some(v) = ev("WG_KR") { p.linear_memory_keep_resident(v).table_keep_resident(v); }
-        if let Some(v) = ev("WG_SKR") { p.async_stack_keep_resident(v); }
-        if let Some(v) = ev("WG_TE") { p.table_elements(v); }
-        if let Some(v) = ev("WG_COW") { c.memory_init_cow(v == 1); }
-        if let Some(v) = ev("WG_RES") { c.memory_reservation(v as u64).memory_guard_size(0); }
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c

@@ -8,7 +8,11 @@ use wasmgate_plugin::{PluginError, World};
 #[tokio::test]
 async fn canary_matches_header_value() {
     let rt = runtime(None);
-    let mut s = spec("canary", wasmgate_guest_plugins::CANARY, World::RouteMatcher);
+    let mut s = spec(
+        "canary",
+        wasmgate_guest_plugins::CANARY,
+        World::RouteMatcher,
+    );
     s.settings_json = r#"{"header":"x-canary","value":"always"}"#.into();
     let plugin = rt.load(s).await.unwrap();
 
@@ -33,7 +37,11 @@ async fn canary_matches_header_value() {
 #[tokio::test]
 async fn canary_percentage() {
     let rt = runtime(None);
-    let mut s = spec("canary", wasmgate_guest_plugins::CANARY, World::RouteMatcher);
+    let mut s = spec(
+        "canary",
+        wasmgate_guest_plugins::CANARY,
+        World::RouteMatcher,
+    );
     s.settings_json = r#"{"percent":100}"#.into();
     let all = rt.load(s.clone()).await.unwrap();
     s.settings_json = r#"{"percent":30}"#.into();

@@ -38,18 +38,17 @@ async fn measure_plugin_costs() {
     assert!(plugin.loaded_from_cache());
 
     // Instantiation (+ init): hold 32 leases at once, each needs an instance.
-    for p in &wasmgate_plugin::PROF { p.store(0, std::sync::atomic::Ordering::Relaxed); }
     let t = Instant::now();
     let mut leases = Vec::new();
     for _ in 0..32 {
         leases.push(plugin.lease().await.unwrap());
     }
     let inst = t.elapsed();
-    let pr: Vec<u64> = wasmgate_plugin::PROF.iter().map(|p| p.load(std::sync::atomic::Ordering::Relaxed)).collect();
-    println!("PROF store {} inst {} init {} n {}", pr[0]/pr[3], pr[1]/pr[3], pr[2]/pr[3], pr[3]);
     drop(leases);
+
+    // The same on pool slots that were used before (after a reload or a
+    // discarded instance).
     plugin.release_idle();
-    for p in &wasmgate_plugin::PROF { p.store(0, std::sync::atomic::Ordering::Relaxed); }
     let t = Instant::now();
     let mut leases = Vec::new();
     for _ in 0..32 {
@@ -57,9 +56,6 @@ async fn measure_plugin_costs() {
     }
     let reinst = t.elapsed();
     drop(leases);
-    let pr: Vec<u64> = wasmgate_plugin::PROF.iter().map(|p| p.load(std::sync::atomic::Ordering::Relaxed)).collect();
-    println!("PROF2 store {} inst {} init {} n {}", pr[0]/pr[3], pr[1]/pr[3], pr[2]/pr[3], pr[3]);
-    println!("  re-instantiate: {}", per(reinst, 32));
 
     // Warm calls: one lease, a request with 10 headers.
     let mut req = get("/some/path?q=1");
@@ -98,7 +94,11 @@ async fn measure_plugin_costs() {
     );
     println!("  load with compile (incl. 1 instance): {compile:?}");
     println!("  load from artifact cache (incl. 1 instance): {cached:?}");
-    println!("  instantiate + init: {}", per(inst, 32));
+    println!("  instantiate + init, fresh pool slot: {}", per(inst, 32));
+    println!(
+        "  instantiate + init, reused pool slot: {}",
+        per(reinst, 32)
+    );
     println!(
         "  on-request, warm instance (3 header sets): {}",
         per(call, n)

@@ -98,7 +98,11 @@ impl ByteSize {
             "MiB" => 1 << 20,
             "GB" => 1_000_000_000,
             "GiB" => 1 << 30,
-            other => return Err(format!("unknown size unit `{other}` (use KiB, MiB, GiB, KB, MB or GB)")),
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` (use KiB, MiB, GiB, KB, MB or GB)"
+                ));
+            }
         };
         n.checked_mul(mult)
             .map(ByteSize)

@@ -12,13 +12,19 @@ use crate::model::{
 
 pub(super) fn validate_http(ctx: &mut Ctx<'_>) {
     for (name, def) in &ctx.dynamic.plugins {
-        if ctx.static_cfg.is_some_and(|s| s.plugins.definitions.contains_key(name)) {
+        if ctx
+            .static_cfg
+            .is_some_and(|s| s.plugins.definitions.contains_key(name))
+        {
             let at = KeyPath::root().key("plugins").key(name);
             ctx.error(at, "already declared in the static configuration");
         }
         if def.source.trim().is_empty() {
             let at = KeyPath::root().key("plugins").key(name).key("source");
-            ctx.error(at, "a source is required: a path to a .wasm file, or `name[@version]` from a registry");
+            ctx.error(
+                at,
+                "a source is required: a path to a .wasm file, or `name[@version]` from a registry",
+            );
         }
     }
     let http = &ctx.dynamic.http;
@@ -74,7 +80,11 @@ fn router_checks(ctx: &mut Ctx<'_>, path: &KeyPath, router: &Router) {
             path.key("rule"),
             "a rule is required, e.g. ``Host(`example.com`)``",
         );
-    } else if let Err(e) = check_rule(&router.rule, router.rule_syntax.as_deref(), &super::declared_plugins(ctx)) {
+    } else if let Err(e) = check_rule(
+        &router.rule,
+        router.rule_syntax.as_deref(),
+        &super::declared_plugins(ctx),
+    ) {
         let at = if e.starts_with("unknown rule syntax") {
             path.key("ruleSyntax")
         } else {
@@ -318,7 +328,10 @@ fn middleware_checks(ctx: &mut Ctx<'_>, path: &KeyPath, middleware: &Middleware)
         }
         Middleware::Plugin(uses) => {
             if uses.len() != 1 {
-                ctx.error(at.clone(), "name exactly one plugin: `plugin: { <name>: { settings } }`");
+                ctx.error(
+                    at.clone(),
+                    "name exactly one plugin: `plugin: { <name>: { settings } }`",
+                );
             }
             let declared = super::declared_plugins(ctx);
             for name in uses.keys() {

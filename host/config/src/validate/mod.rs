@@ -371,11 +371,7 @@ impl wasmgate_rules::CustomResolver for DeclaredPlugins<'_> {
 
 /// Checks an HTTP router rule with the rule engine; ``Plugin(`name`)`` must name a declared
 /// plugin.
-pub(crate) fn check_rule(
-    rule: &str,
-    syntax: Option<&str>,
-    plugins: &[&str],
-) -> Result<(), String> {
+pub(crate) fn check_rule(rule: &str, syntax: Option<&str>, plugins: &[&str]) -> Result<(), String> {
     wasmgate_rules::HttpRule::parse_with(rule, rule_syntax(syntax)?, &DeclaredPlugins(plugins))
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -1,13 +1,13 @@
 //! `wasmgate check`: validate configuration files, reporting every error found.
 
 use crate::gateway::GatewayConfig;
-use crate::provider::DynamicSource;
 use crate::plugins::PluginHost;
+use crate::provider::DynamicSource;
 use crate::runtime::Builder;
-use wasmgate_plugin::PluginSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasmgate_config::{DynamicConfig, StaticConfig};
+use wasmgate_plugin::PluginSet;
 
 #[allow(clippy::print_stdout)]
 pub(super) fn check(files: &[PathBuf]) -> ExitCode {
@@ -61,7 +61,10 @@ pub fn check_file(file: &Path) -> Vec<String> {
 /// Loads the plugins and builds a validated configuration without serving it, for the
 /// errors only the gateway finds (plugin sources, grants, unsupported combinations).
 fn check_dynamic(static_cfg: &StaticConfig, base: &Path, dynamic: &DynamicConfig) -> Vec<String> {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return vec![format!("cannot start the async runtime: {e}")],
     };

@@ -26,6 +26,10 @@ enum Command {
         /// Log filter (overrides `log.level`), e.g. `debug` or `wasmgate=trace`.
         #[arg(long)]
         log_level: Option<String>,
+        /// Declare a plugin, as `NAME=PATH` (a `.wasm` file) or `NAME=REF` (`name[@version]`
+        /// from a registry folder); the dynamic configuration uses it by NAME. Repeatable.
+        #[arg(long = "plugin", value_name = "NAME=SOURCE")]
+        plugins: Vec<String>,
     },
     /// Validate static and dynamic configuration files; prints every error found and exits
     /// non-zero if there is one. A static file's file provider is checked too.
@@ -40,7 +44,11 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, log_level } => run::run(config, log_level),
+        Command::Run {
+            config,
+            log_level,
+            plugins,
+        } => run::run(config, log_level, &plugins),
         Command::Check { files } => check::check(&files),
     }
 }

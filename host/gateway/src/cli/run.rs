@@ -5,18 +5,45 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-pub(super) fn run(config: Option<PathBuf>, log_level: Option<String>) -> ExitCode {
+pub(super) fn run(
+    config: Option<PathBuf>,
+    log_level: Option<String>,
+    plugins: &[String],
+) -> ExitCode {
     let cfg = match config {
         Some(path) => GatewayConfig::from_file(&path),
         None => GatewayConfig::embedded_default(),
     };
-    let cfg = match cfg {
+    let mut cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wasmgate: {e:#}");
             return ExitCode::FAILURE;
         }
     };
+    for p in plugins {
+        let Some((name, source)) = p
+            .split_once('=')
+            .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+        else {
+            eprintln!("wasmgate: --plugin `{p}`: expected NAME=PATH");
+            return ExitCode::FAILURE;
+        };
+        // A path on the command line is relative to the working directory.
+        let is_path = source.ends_with(".wasm") || source.contains('/');
+        let source = match std::env::current_dir() {
+            Ok(cwd) if is_path => cwd.join(source).display().to_string(),
+            _ => source.to_owned(),
+        };
+        let def = wasmgate_config::PluginDef {
+            source,
+            ..Default::default()
+        };
+        cfg.static_cfg
+            .plugins
+            .definitions
+            .insert(name.to_owned(), def);
+    }
     init_logging(&cfg, log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,10 +3,10 @@
 use super::DynamicSource;
 use crate::plugins::PluginHost;
 use crate::runtime::{Builder, Live, RuntimeConfig};
-use wasmgate_plugin::PluginSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmgate_config::StaticConfig;
+use wasmgate_plugin::PluginSet;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,11 @@ pub struct Reloader {
 }
 
 fn joined<E: ToString>(errors: impl IntoIterator<Item = E>) -> String {
-    errors.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+    errors
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Reloader {
@@ -71,6 +75,7 @@ impl Reloader {
             return Err("a previous reload panicked".to_owned());
         };
         let generation = self.live.config.load().generation + 1;
+        tracing::debug!(generation, "reload started");
         let started = Instant::now();
         let (state, result) = reload_steps(state, generation).await?;
         let source = state.source.describe();
@@ -141,15 +146,13 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
 ///
 /// Changes are debounced (a burst of writes becomes one reload) and reloads are spaced by at
 /// least `throttle`.
-pub async fn watch_loop(reloader: Reloader, source: DynamicSource, throttle: Duration) {
-    let watcher = match source.watch() {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!(source = %source.describe(), error = %e, "cannot watch configuration; reload with SIGHUP");
-            None
-        }
-    };
-    let (_watcher, mut changes) = match watcher {
+/// With `changes` from [`DynamicSource::watch`] (or `None` to reload on SIGHUP only).
+pub async fn watch_loop(
+    reloader: Reloader,
+    changes: Option<(notify::RecommendedWatcher, tokio::sync::mpsc::Receiver<()>)>,
+    throttle: Duration,
+) {
+    let (_watcher, mut changes) = match changes {
         Some((w, rx)) => (Some(w), Some(rx)),
         None => (None, None),
     };
@@ -171,6 +174,7 @@ pub async fn watch_loop(reloader: Reloader, source: DynamicSource, throttle: Dur
             alive = changed => if !alive { return },
             _ = hangup => tracing::info!("SIGHUP: reloading configuration"),
         }
+        tracing::debug!("configuration change seen");
         // Debounce: wait until the files have been quiet for a moment.
         if let Some(rx) = changes.as_mut() {
             while let Ok(Some(())) =

@@ -8,12 +8,12 @@
 use super::{RouterRt, RuntimeConfig};
 use crate::middleware::{MiddlewareRt, Redirect};
 use crate::plugins::{PluginMiddleware, SetResolver};
-use wasmgate_plugin::PluginSet;
 use crate::proxy::{Transport, TransportSettings, Upstream};
 use crate::service::{Internal, LoadBalancer, Mirror, Mirroring, ServiceRt, Weighted, Wrr};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmgate_config::{self as config, DynamicConfig};
+use wasmgate_plugin::PluginSet;
 use wasmgate_rules::{HttpRule, Route, RouteTable, Syntax};
 
 /// A problem found while building, naming the router, service or middleware at fault.
@@ -301,7 +301,8 @@ impl Build<'_> {
             return match HttpRule::parse_with(text, syntax, &SetResolver(self.plugins)) {
                 Ok(r) => Some(Arc::new(r)),
                 Err(e) => {
-                    self.errors.push(err("router", router, format!("rule `{text}`: {e}")));
+                    self.errors
+                        .push(err("router", router, format!("rule `{text}`: {e}")));
                     None
                 }
             };
@@ -513,7 +514,9 @@ impl Build<'_> {
             return;
         }
         let built = match (def, self.old.middlewares.get(key)) {
-            (config::Middleware::Plugin(uses), _) => self.plugin_middleware(key, uses).map(Arc::new),
+            (config::Middleware::Plugin(uses), _) => {
+                self.plugin_middleware(key, uses).map(Arc::new)
+            }
             (_, Some((old_def, m))) if old_def == def => Ok(m.clone()),
             _ => crate::middleware::build::middleware(def).map(Arc::new),
         };
@@ -542,7 +545,12 @@ impl Build<'_> {
         let policy = uses
             .keys()
             .next()
-            .and_then(|p| self.cfg.plugins.get(p).or_else(|| self.old.static_plugins.get(p)))
+            .and_then(|p| {
+                self.cfg
+                    .plugins
+                    .get(p)
+                    .or_else(|| self.old.static_plugins.get(p))
+            })
             .map(|d| d.failure_policy)
             .unwrap_or_default();
         Ok(MiddlewareRt::Plugin(PluginMiddleware {

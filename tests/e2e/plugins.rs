@@ -1,0 +1,335 @@
+//! WebAssembly plugins in the request path, built from source: what they change, what they
+//! remember, how they fail, and how they reload.
+
+use crate::support::{TestGateway, lb};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use wasmgate_guest_plugins as guests;
+use wasmgate_test_harness::{BACKEND_HEADER, HttpBackend, empty, get, send, wait_for};
+
+fn req(uri: &str, headers: &[(&str, &str)]) -> http::Request<wasmgate_test_harness::Body> {
+    let mut b = http::Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(empty()).unwrap()
+}
+
+#[tokio::test]
+async fn plugins_change_requests_and_responses_keep_state_and_route() {
+    let main = HttpBackend::builder("main").start().await;
+    let canary = HttpBackend::builder("canary").start().await;
+    let dynamic = format!(
+        r#"http:
+  routers:
+    stamped:
+      rule: "Host(`stamp.test`)"
+      middlewares: [stamp]
+      service: main
+    limited:
+      rule: "Host(`limited.test`)"
+      middlewares: [limit]
+      service: main
+    canary:
+      rule: "Host(`app.test`) && Plugin(`canary`)"
+      service: canary
+    stable:
+      rule: "Host(`app.test`)"
+      service: main
+  middlewares:
+    stamp:
+      plugin:
+        header-stamp:
+          requestHeaders: {{ x-stamp: "v1" }}
+          responseHeaders: {{ x-out: "v1" }}
+    limit:
+      plugin:
+        rate-limiter:
+          limit: 3
+          windowMs: 60000
+          keyHeader: x-api-key
+  services:
+{}{}
+plugins:
+  header-stamp:
+    source: "{}"
+    limits:
+      maxInstances: 1
+  rate-limiter:
+    source: "{}"
+    grants:
+      kv: true
+  canary:
+    source: "{}"
+    settings: {{ header: x-canary, value: "yes", percent: 0 }}
+"#,
+        lb("main", &[&main.url()]),
+        lb("canary", &[&canary.url()]),
+        guests::HEADER_STAMP,
+        guests::RATE_LIMITER,
+        guests::CANARY,
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let client = gw.client();
+
+    for n in 1..=3 {
+        let (status, h, body) = get(&client, "http://stamp.test/x").await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(h["x-out"], "v1", "response header set by the plugin");
+        assert_eq!(
+            h["x-plugin-count"],
+            n.to_string().as_str(),
+            "state kept across requests"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["headers"]["x-stamp"][0], "v1",
+            "request header set by the plugin"
+        );
+    }
+
+    for i in 0..4 {
+        let (status, _, _) = send(&client, req("http://limited.test/", &[("x-api-key", "a")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            if i < 3 { 200 } else { 429 },
+            "request {i} of key a"
+        );
+    }
+    let (status, _, _) = send(&client, req("http://limited.test/", &[("x-api-key", "b")]))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "another key has its own budget");
+
+    let (_, h, _) = send(&client, req("http://app.test/", &[("x-canary", "yes")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        h[BACKEND_HEADER], "canary",
+        "the route matcher plugin picked the canary"
+    );
+    let (_, h, _) = get(&client, "http://app.test/").await.unwrap();
+    assert_eq!(h[BACKEND_HEADER], "main");
+}
+
+#[tokio::test]
+async fn a_failing_plugin_only_fails_its_own_request() {
+    let be = HttpBackend::builder("be").start().await;
+    let dynamic = format!(
+        r#"http:
+  routers:
+    trap:
+      rule: "Host(`trap.test`)"
+      middlewares: [trap]
+      service: s
+    trap-open:
+      rule: "Host(`open.test`)"
+      middlewares: [trap-open]
+      service: s
+    spin:
+      rule: "Host(`spin.test`)"
+      middlewares: [spin]
+      service: s
+    hog:
+      rule: "Host(`hog.test`)"
+      middlewares: [hog]
+      service: s
+    clean:
+      rule: "Host(`clean.test`)"
+      service: s
+  middlewares:
+    trap: {{ plugin: {{ trap: {{}} }} }}
+    trap-open: {{ plugin: {{ trap-open: {{}} }} }}
+    spin: {{ plugin: {{ spin: {{}} }} }}
+    hog: {{ plugin: {{ hog: {{}} }} }}
+  services:
+{}
+plugins:
+  trap: {{ source: "{trap}" }}
+  trap-open: {{ source: "{trap}", failurePolicy: failOpen }}
+  spin: {{ source: "{spin}", limits: {{ timeout: 50ms }} }}
+  hog: {{ source: "{hog}", limits: {{ memory: 16MiB }} }}
+"#,
+        lb("s", &[&be.url()]),
+        trap = guests::TRAP,
+        spin = guests::SPIN,
+        hog = guests::HOG,
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let client = gw.client();
+
+    // Other traffic keeps flowing while plugins fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clean_ok = Arc::new(AtomicUsize::new(0));
+    let background = {
+        let (client, stop, ok) = (client.clone(), stop.clone(), clean_ok.clone());
+        tokio::spawn(async move {
+            let mut failures = 0;
+            while !stop.load(Ordering::Relaxed) {
+                match get(&client, "http://clean.test/").await {
+                    Ok((s, _, _)) if s == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => failures += 1,
+                }
+            }
+            failures
+        })
+    };
+
+    let status = |url: &'static str| {
+        let client = client.clone();
+        async move { get(&client, url).await.unwrap().0.as_u16() }
+    };
+    assert_eq!(
+        status("http://trap.test/trap").await,
+        500,
+        "trap: fail closed"
+    );
+    let (s, _, body) = get(&client, "http://trap.test/fine").await.unwrap();
+    assert_eq!(s, 200, "a fresh instance serves the next request");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["headers"]["x-trap-plugin"][0], "ok");
+    assert_eq!(
+        status("http://open.test/trap").await,
+        200,
+        "trap: fail open continues without the plugin"
+    );
+
+    let started = Instant::now();
+    assert_eq!(
+        status("http://spin.test/spin").await,
+        500,
+        "endless loop stopped"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped by its time limit: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status("http://spin.test/fine").await, 200);
+
+    assert_eq!(
+        status("http://hog.test/hog").await,
+        500,
+        "memory hog stopped"
+    );
+    assert_eq!(status("http://hog.test/fine").await, 200);
+
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(background.await.unwrap(), 0, "no clean request failed");
+    assert!(clean_ok.load(Ordering::Relaxed) > 0);
+}
+
+#[tokio::test]
+async fn ungranted_imports_are_refused_and_the_last_good_config_serves() {
+    let be = HttpBackend::builder("be").start().await;
+    let good = format!(
+        "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      service: s\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
+    let gw = TestGateway::start(&good).await;
+    let greedy = |grant: &str| {
+        format!(
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [g]\n      service: s\n  middlewares:\n    g:\n      plugin:\n        greedy: {{}}\n  services:\n{}\nplugins:\n  greedy:\n    source: \"{}\"\n{grant}",
+            lb("s", &[&be.url()]),
+            guests::GREEDY_IMPORTS
+        )
+    };
+    gw.write_dynamic(&greedy(""));
+    let err = gw.gateway.reload().await.expect_err("refused at load");
+    assert!(err.contains("outbound-http"), "names the import: {err}");
+    let (status, _, body) = get(&gw.client(), "http://a.test/").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !String::from_utf8_lossy(&body).contains("x-greedy"),
+        "old config still serving"
+    );
+
+    gw.write_dynamic(&greedy(
+        "    grants:\n      outboundHTTP: [\"example.invalid\"]\n",
+    ));
+    gw.gateway.reload().await.expect("granted: loads");
+    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/")
+        .await
+        .unwrap();
+    assert!(
+        v["headers"]["x-greedy"][0].is_string(),
+        "plugin now in the path: {v}"
+    );
+}
+
+/// The header-stamp component with a custom section appended: same behaviour, other bytes.
+fn variant_of_header_stamp(dir: &std::path::Path, tag: u8) -> String {
+    let mut bytes = std::fs::read(guests::HEADER_STAMP).unwrap();
+    let payload = [b"note".as_slice(), &[tag]].concat();
+    bytes.extend_from_slice(&[0, (payload.len() + 1) as u8, 4]);
+    bytes.extend_from_slice(&payload);
+    let path = dir.join(format!("stamp-{tag}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn plugin_settings_and_wasm_reload_under_load_without_failures() {
+    let be = HttpBackend::builder("be").start().await;
+    let config = |version: usize, source: &str| {
+        format!(
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp:\n          requestHeaders: {{ x-version: \"{version}\" }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"{source}\"\n",
+            lb("s", &[&be.url()])
+        )
+    };
+    let gw = TestGateway::start(&config(0, guests::HEADER_STAMP)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let mut loops = Vec::new();
+    for _ in 0..3 {
+        let (client, stop, failures) = (gw.client(), stop.clone(), failures.clone());
+        loops.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if !get(&client, "http://a.test/")
+                    .await
+                    .is_ok_and(|(s, _, _)| s == 200)
+                {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let client = gw.client();
+    for version in 1..=20 {
+        // Every fourth change swaps the .wasm for different bytes.
+        let source = if version % 4 == 0 {
+            variant_of_header_stamp(gw.dir.path(), version as u8)
+        } else {
+            guests::HEADER_STAMP.to_owned()
+        };
+        gw.write_dynamic(&config(version, &source));
+        let want = version.to_string();
+        wait_for(
+            || {
+                let (client, want) = (client.clone(), want.clone());
+                async move {
+                    wasmgate_test_harness::get_json(&client, "http://a.test/")
+                        .await
+                        .is_ok_and(|v| v["headers"]["x-version"][0] == want.as_str())
+                }
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("version {version} never served"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for l in loops {
+        l.await.unwrap();
+    }
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during plugin reloads"
+    );
+}
