@@ -233,3 +233,25 @@ async fn access_log_records_requests() {
     assert_eq!(v["ServiceURL"], be.url());
     drop(child);
 }
+
+#[tokio::test]
+async fn run_with_a_plugin_from_the_command_line() {
+    let be = HttpBackend::builder("be").start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("static.yml"),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  file:\n    filename: dynamic.yml\n",
+    )
+    .unwrap();
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        cli-stamp:\n          requestHeaders: {{ x-cli: \"on\" }}\n  services:\n{}",
+        lb("s", &[&be.url()])
+    );
+    std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
+    let config = dir.path().join("static.yml");
+    let plugin = format!("cli-stamp={}", wasmgate_guest_plugins::HEADER_STAMP);
+    let (child, url, _logs) = run(&["--config", config.to_str().unwrap(), "--plugin", &plugin]).await;
+    let v = wasmgate_test_harness::get_json(&http1_client(), &format!("{url}/")).await.unwrap();
+    assert_eq!(v["headers"]["x-cli"][0], "on");
+    drop(child);
+}

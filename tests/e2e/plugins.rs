@@ -333,3 +333,49 @@ async fn plugin_settings_and_wasm_reload_under_load_without_failures() {
         "requests failed during plugin reloads"
     );
 }
+
+fn sha256_hex(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
+/// Publishes `wasm` as `<registry>/header-stamp/<version>/` with a manifest carrying `sha`.
+fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&str>) {
+    let dir = registry.join("header-stamp").join(version);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(wasm, dir.join("plugin.wasm")).unwrap();
+    let sha = sha.map_or_else(|| sha256_hex(&dir.join("plugin.wasm")), str::to_owned);
+    std::fs::write(
+        dir.join("plugin.toml"),
+        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.1.0\"\nsha256 = \"{sha}\"\n"),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn plugins_resolve_from_registry_folders_and_hashes_are_verified() {
+    let be = HttpBackend::builder("be").start().await;
+    let registry = tempfile::tempdir().unwrap();
+    publish(registry.path(), "0.1.0", guests::HEADER_STAMP, None);
+    publish(registry.path(), "0.2.0", guests::HEADER_STAMP, Some(&"0".repeat(64)));
+    let static_cfg = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
+        registry.path().display()
+    );
+    let config = |source: &str| {
+        format!(
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp:\n          requestHeaders: {{ x-from: registry }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"{source}\"\n",
+            lb("s", &[&be.url()])
+        )
+    };
+    let gw = TestGateway::with_static(&static_cfg, &config("header-stamp@0.1.0")).await;
+    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/").await.unwrap();
+    assert_eq!(v["headers"]["x-from"][0], "registry", "name@version resolved");
+
+    // The newest version's wasm does not match its manifest: refused, old config serves.
+    gw.write_dynamic(&config("header-stamp"));
+    let err = gw.gateway.reload().await.expect_err("hash mismatch refused");
+    assert!(err.contains("sha256") || err.contains("SHA-256") || err.contains("hash"), "{err}");
+    let (status, _, _) = get(&gw.client(), "http://a.test/").await.unwrap();
+    assert_eq!(status, 200);
+}

@@ -105,20 +105,24 @@ type Steps = (State, Result<Option<RuntimeConfig>, String>);
 /// Load (blocking I/O, off the runtime), load plugins (compiles off the runtime), build
 /// (off the runtime). The state always comes back, whatever fails.
 async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String> {
+    // Reading files, resolving registry references and hashing wasm: blocking work.
     let (state_back, loaded) = tokio::task::spawn_blocking(move || {
-        let loaded = state.source.load(Some(&state.static_cfg));
+        let loaded = state
+            .source
+            .load(Some(&state.static_cfg))
+            .map_err(|e| e.to_string())
+            .and_then(|d| match state.plugins.specs(&d) {
+                Ok(specs) => Ok((d, specs)),
+                Err(errors) => Err(joined(errors)),
+            });
         (state, loaded)
     })
     .await
     .map_err(|e| format!("reload task failed: {e}"))?;
     state = state_back;
-    let dynamic = match loaded {
-        Ok(d) => d,
-        Err(e) => return Ok((state, Err(e.to_string()))),
-    };
-    let specs = match state.plugins.specs(&dynamic) {
-        Ok(s) => s,
-        Err(errors) => return Ok((state, Err(joined(errors)))),
+    let (dynamic, specs) = match loaded {
+        Ok(l) => l,
+        Err(e) => return Ok((state, Err(e))),
     };
     let (plugin_set, plugins_changed) = match state.plugins.reload(&state.plugin_set, specs).await {
         Ok(r) => r,
