@@ -250,8 +250,11 @@ async fn run_with_a_plugin_from_the_command_line() {
     std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
     let config = dir.path().join("static.yml");
     let plugin = format!("cli-stamp={}", wasmgate_guest_plugins::HEADER_STAMP);
-    let (child, url, _logs) = run(&["--config", config.to_str().unwrap(), "--plugin", &plugin]).await;
-    let v = wasmgate_test_harness::get_json(&http1_client(), &format!("{url}/")).await.unwrap();
+    let (child, url, _logs) =
+        run(&["--config", config.to_str().unwrap(), "--plugin", &plugin]).await;
+    let v = wasmgate_test_harness::get_json(&http1_client(), &format!("{url}/"))
+        .await
+        .unwrap();
     assert_eq!(v["headers"]["x-cli"][0], "on");
     drop(child);
 }

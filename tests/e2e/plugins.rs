@@ -335,8 +335,16 @@ async fn plugin_settings_and_wasm_reload_under_load_without_failures() {
 }
 
 fn sha256_hex(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// Publishes `wasm` as `<registry>/header-stamp/<version>/` with a manifest carrying `sha`.
@@ -357,7 +365,12 @@ async fn plugins_resolve_from_registry_folders_and_hashes_are_verified() {
     let be = HttpBackend::builder("be").start().await;
     let registry = tempfile::tempdir().unwrap();
     publish(registry.path(), "0.1.0", guests::HEADER_STAMP, None);
-    publish(registry.path(), "0.2.0", guests::HEADER_STAMP, Some(&"0".repeat(64)));
+    publish(
+        registry.path(),
+        "0.2.0",
+        guests::HEADER_STAMP,
+        Some(&"0".repeat(64)),
+    );
     let static_cfg = format!(
         "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
         registry.path().display()
@@ -369,13 +382,162 @@ async fn plugins_resolve_from_registry_folders_and_hashes_are_verified() {
         )
     };
     let gw = TestGateway::with_static(&static_cfg, &config("header-stamp@0.1.0")).await;
-    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/").await.unwrap();
-    assert_eq!(v["headers"]["x-from"][0], "registry", "name@version resolved");
+    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/")
+        .await
+        .unwrap();
+    assert_eq!(
+        v["headers"]["x-from"][0], "registry",
+        "name@version resolved"
+    );
 
     // The newest version's wasm does not match its manifest: refused, old config serves.
     gw.write_dynamic(&config("header-stamp"));
-    let err = gw.gateway.reload().await.expect_err("hash mismatch refused");
-    assert!(err.contains("sha256") || err.contains("SHA-256") || err.contains("hash"), "{err}");
+    let err = gw
+        .gateway
+        .reload()
+        .await
+        .expect_err("hash mismatch refused");
+    assert!(
+        err.contains("sha256") || err.contains("SHA-256") || err.contains("hash"),
+        "{err}"
+    );
     let (status, _, _) = get(&gw.client(), "http://a.test/").await.unwrap();
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn first_party_plugins_short_circuit_rewrite_bodies_and_call_out() {
+    let be = HttpBackend::builder("be").start().await;
+    let auth = HttpBackend::builder("auth-service").start().await;
+    let auth_host = auth.addr().to_string();
+    let dynamic = format!(
+        r#"http:
+  routers:
+    guarded:
+      rule: "Host(`app.test`)"
+      middlewares: [ids, deny, rewrite]
+      service: s
+    small-cap:
+      rule: "Host(`small.test`)"
+      middlewares: [rewrite-small]
+      service: s
+    authed:
+      rule: "Host(`auth.test`)"
+      middlewares: [auth]
+      service: s
+    unlisted:
+      rule: "Host(`unlisted.test`)"
+      middlewares: [auth-unlisted]
+      service: s
+  middlewares:
+    ids: {{ plugin: {{ request-id: {{}} }} }}
+    deny:
+      plugin:
+        path-deny:
+          deny: ["/admin", "/**/secret"]
+    rewrite:
+      plugin:
+        body-rewrite: {{ from: "\"be\"", to: "\"rewritten\"", contentTypes: ["application/json"] }}
+    rewrite-small:
+      plugin:
+        body-rewrite-small: {{ from: "\"be\"", to: "\"rewritten\"", contentTypes: ["application/json"] }}
+    auth:
+      plugin:
+        token-auth: {{ authUrl: "http://{auth_host}/verify", forwardHeaders: ["x-backend"] }}
+    auth-unlisted:
+      plugin:
+        token-auth-unlisted: {{ authUrl: "http://{auth_host}/verify", forwardHeaders: ["x-backend"] }}
+  services:
+{services}
+plugins:
+  request-id: {{ source: "{request_id}" }}
+  path-deny: {{ source: "{path_deny}" }}
+  body-rewrite: {{ source: "{rewrite}", body: response }}
+  body-rewrite-small: {{ source: "{rewrite}", body: response, limits: {{ maxBody: 16 }} }}
+  token-auth:
+    source: "{token}"
+    grants: {{ outboundHTTP: ["{auth_host}"] }}
+  token-auth-unlisted:
+    source: "{token}"
+    grants: {{ outboundHTTP: ["elsewhere.test"] }}
+"#,
+        services = lb("s", &[&be.url()]),
+        request_id = guests::REQUEST_ID,
+        path_deny = guests::PATH_DENY,
+        rewrite = guests::BODY_REWRITE,
+        token = guests::TOKEN_AUTH,
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let client = gw.client();
+
+    // Short-circuit: the deny-list answers, the service never sees the request.
+    for path in ["/admin", "/admin/users", "/a/b/secret"] {
+        let (status, h, _) = get(&client, &format!("http://app.test{path}"))
+            .await
+            .unwrap();
+        assert_eq!(status, 403, "{path}");
+        assert!(
+            h.get("x-request-id").is_some(),
+            "earlier plugins still see the response"
+        );
+    }
+    assert_eq!(be.requests(), 0);
+
+    // Headers both ways, and the response body rewritten within the cap.
+    let (status, h, body) = get(&client, "http://app.test/ok").await.unwrap();
+    assert_eq!(status, 200);
+    let id = h["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["backend"], "rewritten", "body rewritten by the plugin");
+    assert_eq!(
+        v["headers"]["x-request-id"][0],
+        id.as_str(),
+        "the id reached the service"
+    );
+    assert_eq!(h["content-length"], body.len().to_string().as_str());
+
+    // Over the cap: the body streams past the plugin untouched.
+    let v = wasmgate_test_harness::get_json(&client, "http://small.test/")
+        .await
+        .unwrap();
+    assert_eq!(v["backend"], "be");
+
+    // outbound-http to an allowed host: the auth service is asked, its header forwarded.
+    let (status, _, _) = get(&client, "http://auth.test/").await.unwrap();
+    assert_eq!(status, 401, "no token");
+    let (status, _, body) = send(
+        &client,
+        req("http://auth.test/", &[("authorization", "Bearer t0k3n")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["headers"]["x-backend"][0], "auth-service",
+        "header from the auth service"
+    );
+    assert_eq!(
+        auth.last_request().unwrap().headers["authorization"],
+        "Bearer t0k3n"
+    );
+    let asked = auth.requests();
+
+    // A host off the allowlist is refused by the host: the plugin answers 503.
+    let (status, _, _) = send(
+        &client,
+        req(
+            "http://unlisted.test/",
+            &[("authorization", "Bearer t0k3n")],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(
+        auth.requests(),
+        asked,
+        "the refused call never left the gateway"
+    );
 }

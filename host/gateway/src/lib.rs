@@ -7,6 +7,7 @@
 
 pub mod accesslog;
 pub mod body;
+pub mod body_buffer;
 pub mod cli;
 pub mod context;
 pub mod entrypoint;

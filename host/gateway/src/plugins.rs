@@ -7,6 +7,7 @@
 //! compiled component is shared through the runtime's content-hash cache.
 
 use crate::body::{self, Body};
+use crate::body_buffer::{Buffered, read_up_to};
 use crate::context::RequestCtx;
 use crate::middleware::{Flow, status};
 use crate::runtime::BuildError;
@@ -14,7 +15,9 @@ use http::{Request, Response, StatusCode, Uri};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmgate_config::{DynamicConfig, FailurePolicy, Middleware, PluginDef, StaticConfig};
+use wasmgate_config::{
+    DynamicConfig, FailurePolicy, Middleware, PluginBody, PluginDef, StaticConfig,
+};
 use wasmgate_plugin::{
     Action, Grants, Lease, Limits, Plugin, PluginRequest, PluginResponse, PluginRuntime, PluginSet,
     PluginSpec, WasmSource, World,
@@ -227,6 +230,8 @@ pub struct PluginMiddleware {
     pub plugin: Arc<Plugin>,
     /// Continue without the plugin when it fails (instead of answering 500).
     pub fail_open: bool,
+    /// Which bodies are buffered for the plugin.
+    pub body: PluginBody,
 }
 
 impl std::fmt::Debug for PluginMiddleware {
@@ -242,6 +247,7 @@ impl std::fmt::Debug for PluginMiddleware {
 pub struct HeldLease {
     lease: Lease,
     fail_open: bool,
+    response_body: bool,
     /// The position of its middleware in the router's chain.
     pub index: usize,
 }
@@ -260,13 +266,34 @@ impl PluginMiddleware {
             Err(e) => return self.failed(&e, "on-request"),
         };
         let mut preq = take_request(req, ctx);
+        let original = if self.body.request() {
+            let body = std::mem::replace(req.body_mut(), body::empty());
+            match read_up_to(body, self.plugin.max_body_bytes()).await {
+                Buffered::Whole(bytes) => {
+                    preq.body = Some(bytes.clone());
+                    Some(bytes)
+                }
+                Buffered::TooLarge(body) => {
+                    *req.body_mut() = body;
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let result = lease.on_request(&mut preq).await;
         restore_request(req, &mut preq);
+        if preq.body_replaced {
+            *req.body_mut() = body::full(preq.body.take().unwrap_or_default());
+        } else if let Some(bytes) = original {
+            *req.body_mut() = body::full(bytes);
+        }
         match result {
             Ok(Action::Continue) => {
                 leases.push(HeldLease {
                     lease,
                     fail_open: self.fail_open,
+                    response_body: self.body.response(),
                     index: 0,
                 });
                 Flow::Continue
@@ -368,8 +395,28 @@ impl HeldLease {
             headers: std::mem::take(resp.headers_mut()),
             ..PluginResponse::default()
         };
+        let original = if self.response_body {
+            let body = std::mem::replace(resp.body_mut(), body::empty());
+            match read_up_to(body, self.lease.plugin().max_body_bytes()).await {
+                Buffered::Whole(bytes) => {
+                    presp.body = Some(bytes.clone());
+                    Some(bytes)
+                }
+                Buffered::TooLarge(body) => {
+                    *resp.body_mut() = body;
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let result = self.lease.on_response(preq, &mut presp).await;
         *resp.headers_mut() = std::mem::take(&mut presp.headers);
+        if presp.body_replaced {
+            *resp.body_mut() = body::full(presp.body.take().unwrap_or_default());
+        } else if let Some(bytes) = original {
+            *resp.body_mut() = body::full(bytes);
+        }
         match result {
             Ok(()) => {
                 *resp.status_mut() = presp.status;

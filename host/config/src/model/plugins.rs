@@ -39,6 +39,36 @@ pub struct PluginDef {
     pub failure_policy: FailurePolicy,
     /// Host interfaces the plugin may import beyond logging.
     pub grants: PluginGrants,
+    /// Which bodies the gateway buffers (up to `limits.maxBody`) so the plugin can read or
+    /// replace them; others stream past the plugin untouched.
+    pub body: PluginBody,
+}
+
+/// `plugins.<name>.body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PluginBody {
+    /// No body is buffered (the default): bodies stream.
+    #[default]
+    None,
+    /// The request body.
+    Request,
+    /// The response body.
+    Response,
+    /// Both.
+    Both,
+}
+
+impl PluginBody {
+    /// Whether the request body is buffered.
+    pub fn request(self) -> bool {
+        matches!(self, PluginBody::Request | PluginBody::Both)
+    }
+
+    /// Whether the response body is buffered.
+    pub fn response(self) -> bool {
+        matches!(self, PluginBody::Response | PluginBody::Both)
+    }
 }
 
 /// `plugins.<name>.limits`; unset fields take the runtime's defaults.

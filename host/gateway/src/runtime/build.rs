@@ -542,7 +542,7 @@ impl Build<'_> {
             .get(key)
             .ok_or_else(|| "its plugin is not loaded".to_owned())?
             .clone();
-        let policy = uses
+        let def = uses
             .keys()
             .next()
             .and_then(|p| {
@@ -551,11 +551,11 @@ impl Build<'_> {
                     .get(p)
                     .or_else(|| self.old.static_plugins.get(p))
             })
-            .map(|d| d.failure_policy)
-            .unwrap_or_default();
+            .ok_or_else(|| "its plugin is not declared".to_owned())?;
         Ok(MiddlewareRt::Plugin(PluginMiddleware {
             plugin,
-            fail_open: policy == config::FailurePolicy::FailOpen,
+            fail_open: def.failure_policy == config::FailurePolicy::FailOpen,
+            body: def.body,
         }))
     }
 }
