@@ -1,10 +1,10 @@
-//! IP addresses and CIDR ranges for the ClientIP matcher.
+//! IP addresses and CIDR ranges: the ClientIP matcher, and anyone who needs an allow-list.
 
 use std::net::IpAddr;
 
-/// A set of addresses and ranges.
-#[derive(Debug, Clone)]
-pub(crate) struct IpSet {
+/// A set of addresses and CIDR ranges.
+#[derive(Debug, Clone, Default)]
+pub struct IpSet {
     ranges: Box<[(IpAddr, u8)]>,
 }
 
@@ -12,7 +12,7 @@ pub(crate) struct IpSet {
 ///
 /// IPv4-mapped IPv6 addresses are treated as IPv4, so `::ffff:10.0.0.1`
 /// and `10.0.0.1` are the same client. Host bits in a CIDR are ignored.
-pub(crate) fn parse_range(s: &str) -> Result<(IpAddr, u8), String> {
+pub fn parse_range(s: &str) -> Result<(IpAddr, u8), String> {
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => {
             let len: u8 = l

@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 pub use error::RuleError;
 pub use host::{request_host, request_host_of, routing_path};
+pub use ip::{IpSet, parse_range};
 pub use parser::{Call, Expr, parse_expr};
 pub use rule::{HttpRule, parse_domains};
 pub use table::{Route, RouteTable};

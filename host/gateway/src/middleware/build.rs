@@ -5,7 +5,6 @@ use super::headers::{Cors, HeadersRt};
 use super::limits::{InFlightReq, IpAllowList, RateLimit, Source};
 use super::path::PathRewrite;
 use super::redirect::Redirect;
-use crate::context::parse_cidr;
 use http::{HeaderName, HeaderValue, StatusCode};
 use regex::Regex;
 use std::time::Duration;
@@ -13,6 +12,10 @@ use wasmgate_config as config;
 
 fn regex(r: &str) -> Result<Regex, String> {
     Regex::new(r).map_err(|e| format!("invalid regex `{r}`: {e}"))
+}
+
+fn ip_set(ranges: &[String]) -> Result<wasmgate_rules::IpSet, String> {
+    wasmgate_rules::IpSet::parse(ranges).map_err(|(i, e)| format!("`{}`: {e}", ranges[i]))
 }
 
 fn header_name(n: &str) -> Result<HeaderName, String> {
@@ -72,12 +75,7 @@ fn ip_strategy(s: &config::IpStrategy) -> Result<Source, String> {
         ));
     }
     if !s.excluded_ips.is_empty() {
-        let nets = s
-            .excluded_ips
-            .iter()
-            .map(|r| parse_cidr(r))
-            .collect::<Result<_, _>>()?;
-        return Ok(Source::ForwardedExcluding(nets));
+        return Ok(Source::ForwardedExcluding(ip_set(&s.excluded_ips)?));
     }
     Ok(Source::ClientIp)
 }
@@ -112,11 +110,7 @@ pub fn middleware(def: &config::Middleware) -> Result<MiddlewareRt, String> {
         }),
         M::Headers(h) => MiddlewareRt::Headers(headers(h)?),
         M::IpAllowList(a) | M::IpWhiteList(a) => MiddlewareRt::IpAllowList(IpAllowList {
-            ranges: a
-                .source_range
-                .iter()
-                .map(|r| parse_cidr(r))
-                .collect::<Result<_, _>>()?,
+            ranges: ip_set(&a.source_range)?,
             source: match &a.ip_strategy {
                 Some(s) => ip_strategy(s)?,
                 None => Source::ClientIp,

@@ -2,7 +2,7 @@
 
 use super::{Flow, status};
 use crate::body::Body;
-use crate::context::{RequestCtx, cidr_contains};
+use crate::context::RequestCtx;
 use http::{Request, StatusCode};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wasmgate_rules::IpSet;
 
 /// How a request's source is identified (Traefik's `sourceCriterion` / `ipStrategy`).
 #[derive(Debug, Clone, Default)]
@@ -20,7 +21,7 @@ pub enum Source {
     /// X-Forwarded-For, counted from the right.
     ForwardedDepth(usize),
     /// X-Forwarded-For, the right-most address not in the excluded list.
-    ForwardedExcluding(Vec<(IpAddr, u8)>),
+    ForwardedExcluding(IpSet),
     /// The value of a request header.
     Header(http::HeaderName),
     /// The request host.
@@ -41,10 +42,7 @@ impl Source {
             Source::ForwardedExcluding(excluded) => forwarded_for(req)
                 .into_iter()
                 .rev()
-                .find(|ip| {
-                    ip.parse::<IpAddr>()
-                        .is_ok_and(|ip| !excluded.iter().any(|&(n, l)| cidr_contains(n, l, ip)))
-                })
+                .find(|ip| ip.parse::<IpAddr>().is_ok_and(|ip| !excluded.contains(ip)))
                 .map(str::to_owned),
             Source::Header(name) => req
                 .headers()
@@ -71,7 +69,7 @@ fn forwarded_for(req: &Request<Body>) -> Vec<&str> {
 #[derive(Debug)]
 pub struct IpAllowList {
     /// Allowed ranges.
-    pub ranges: Vec<(IpAddr, u8)>,
+    pub ranges: IpSet,
     /// How the source address is found.
     pub source: Source,
     /// Status for refused requests (403 by default).
@@ -85,7 +83,7 @@ impl IpAllowList {
             .source
             .key(req, ctx)
             .and_then(|k| k.parse::<IpAddr>().ok())
-            .is_some_and(|ip| self.ranges.iter().any(|&(n, l)| cidr_contains(n, l, ip)));
+            .is_some_and(|ip| self.ranges.contains(ip));
         if allowed {
             Flow::Continue
         } else {
