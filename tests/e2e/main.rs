@@ -10,3 +10,4 @@ mod routing;
 mod services;
 mod support;
 mod timeouts;
+mod tls;

@@ -20,5 +20,6 @@ pub mod provider;
 pub mod proxy;
 pub mod runtime;
 pub mod service;
+pub mod tls;
 
 pub use gateway::{Gateway, GatewayConfig};

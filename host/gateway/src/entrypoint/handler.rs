@@ -22,6 +22,8 @@ pub struct ConnInfo {
     pub client: SocketAddr,
     /// The entrypoint that accepted it.
     pub entrypoint: Arc<EntryPointInfo>,
+    /// Whether the connection completed a TLS handshake.
+    pub tls: bool,
 }
 
 /// Serves one request.
@@ -39,7 +41,7 @@ pub async fn handle(req: Request<Incoming>, conn: &ConnInfo, live: &Live) -> Res
     let mut ctx = RequestCtx {
         client: conn.client,
         entrypoint: conn.entrypoint.clone(),
-        tls: false,
+        tls: conn.tls,
         host,
         router: None,
         service: None,
@@ -98,7 +100,8 @@ async fn serve(
     let routed = config
         .entrypoints
         .get(&ctx.entrypoint.name)
-        .and_then(|table| {
+        .and_then(|routes| {
+            let table = routes.for_connection(ctx.tls);
             let host = request_host_of(req.uri(), req.headers());
             let path = routing_path(req.uri().path());
             let info = RequestInfo {

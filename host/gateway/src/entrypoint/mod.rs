@@ -87,10 +87,11 @@ impl EntryPoint {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let conn = Arc::new(ConnInfo { client, entrypoint: info.clone() });
-                    tokio::spawn(serve_connection(
+                    tokio::spawn(accept_connection(
                         stream,
-                        conn,
+                        client,
+                        info.clone(),
+                        settings.read_timeout.unwrap_or(Duration::from_secs(60)),
                         live.clone(),
                         builder.clone(),
                         settings.idle_timeout,
@@ -120,15 +121,77 @@ impl EntryPoint {
     }
 }
 
-async fn serve_connection(
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Tells TLS from plain HTTP by the first byte, completes the TLS handshake when there is
+/// one (certificate and options chosen from the ClientHello's SNI), then serves HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn accept_connection(
     stream: tokio::net::TcpStream,
+    client: SocketAddr,
+    entrypoint: Arc<EntryPointInfo>,
+    handshake_timeout: Duration,
+    live: Arc<Live>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    idle_timeout: Option<Duration>,
+    close: watch::Receiver<bool>,
+    open: Arc<()>,
+) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(handshake_timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if first[0] != TLS_HANDSHAKE {
+        let conn = Arc::new(ConnInfo {
+            client,
+            entrypoint,
+            tls: false,
+        });
+        return serve_connection(stream, conn, live, builder, idle_timeout, close, open).await;
+    }
+    let Some(tls) = live.config.load().tls.clone() else {
+        tracing::debug!(%client, "TLS handshake refused: no certificate loaded yet");
+        return;
+    };
+    let handshake = async {
+        let start =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+                .await?;
+        let config = tls.config_for(start.client_hello().server_name());
+        start.into_stream(config).await
+    };
+    let stream = match tokio::time::timeout(handshake_timeout, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(%client, entrypoint = %entrypoint.name, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%client, entrypoint = %entrypoint.name, "TLS handshake timed out");
+            return;
+        }
+    };
+    let conn = Arc::new(ConnInfo {
+        client,
+        entrypoint,
+        tls: true,
+    });
+    serve_connection(stream, conn, live, builder, idle_timeout, close, open).await;
+}
+
+async fn serve_connection<S>(
+    stream: S,
     conn: Arc<ConnInfo>,
     live: Arc<Live>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     idle_timeout: Option<Duration>,
     mut close: watch::Receiver<bool>,
     _open: Arc<()>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let svc_conn = conn.clone();

@@ -28,7 +28,10 @@ struct State {
     static_cfg: Arc<StaticConfig>,
     plugins: Arc<PluginHost>,
     plugin_set: PluginSet,
+    tls_stamp: TlsStamp,
 }
+
+type TlsStamp = Vec<(String, Option<std::time::SystemTime>, u64)>;
 
 /// Rebuilds and publishes the configuration. One reload runs at a time; requests never wait
 /// for it.
@@ -62,6 +65,7 @@ impl Reloader {
                 static_cfg,
                 plugins,
                 plugin_set: PluginSet::new(),
+                tls_stamp: Vec::new(),
             }))),
             live,
         }
@@ -112,7 +116,10 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
             .load(Some(&state.static_cfg))
             .map_err(|e| e.to_string())
             .and_then(|d| match state.plugins.specs(&d) {
-                Ok(specs) => Ok((d, specs)),
+                Ok(specs) => {
+                    let stamp = crate::tls::files_stamp(&d.tls);
+                    Ok((d, specs, stamp))
+                }
                 Err(errors) => Err(joined(errors)),
             });
         (state, loaded)
@@ -120,7 +127,7 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
     .await
     .map_err(|e| format!("reload task failed: {e}"))?;
     state = state_back;
-    let (dynamic, specs) = match loaded {
+    let (dynamic, specs, tls_stamp) = match loaded {
         Ok(l) => l,
         Err(e) => return Ok((state, Err(e))),
     };
@@ -128,7 +135,7 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
         Ok(r) => r,
         Err(e) => return Ok((state, Err(e))),
     };
-    if !plugins_changed && state.builder.is_current(&dynamic) {
+    if !plugins_changed && tls_stamp == state.tls_stamp && state.builder.is_current(&dynamic) {
         return Ok((state, Ok(None)));
     }
     let (mut state, built, plugin_set) = tokio::task::spawn_blocking(move || {
@@ -140,6 +147,7 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
     match built {
         Ok(runtime) => {
             state.plugin_set = plugin_set;
+            state.tls_stamp = tls_stamp;
             Ok((state, Ok(Some(runtime))))
         }
         Err(errors) => Ok((state, Err(joined(errors)))),

@@ -5,11 +5,12 @@
 //! balancer; a middleware whose definition is equal keeps its state (rate-limit buckets);
 //! compiled rules are cached by rule text and syntax.
 
-use super::{RouterRt, RuntimeConfig};
+use super::{EntryRoutes, RouterRt, RuntimeConfig};
 use crate::middleware::{MiddlewareRt, Redirect};
 use crate::plugins::{PluginMiddleware, SetResolver};
 use crate::proxy::{Transport, TransportSettings, Upstream};
 use crate::service::{Internal, LoadBalancer, Mirror, Mirroring, ServiceRt, Weighted, Wrr};
+use crate::tls::TlsRuntime;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmgate_config::{self as config, DynamicConfig};
@@ -48,6 +49,8 @@ fn err(what: &'static str, name: &str, message: impl Into<String>) -> BuildError
 pub struct Builder {
     entrypoints: Vec<EntryPointRouting>,
     static_plugins: config::PluginDefs,
+    /// The self-signed default certificate, made once per process.
+    generated_cert: Option<Arc<rustls::sign::CertifiedKey>>,
     current: Option<DynamicConfig>,
     rules: HashMap<(String, Syntax), Arc<HttpRule>>,
     transports: HashMap<String, Arc<Transport>>,
@@ -105,8 +108,16 @@ impl Builder {
                     }),
             })
             .collect();
+        let generated_cert = match crate::tls::certs::generated_default() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!("{e}; TLS is disabled");
+                None
+            }
+        };
         Builder {
             entrypoints,
+            generated_cert,
             static_plugins: static_cfg.plugins.definitions.clone(),
             ..Builder::default()
         }
@@ -135,11 +146,13 @@ impl Builder {
             rules: HashMap::new(),
             errors: Vec::new(),
         };
-        let mut tables: HashMap<String, Vec<Route<Arc<RouterRt>>>> = b
+        // Per entrypoint: (plain routes, TLS routes).
+        type Routes = Vec<Route<Arc<RouterRt>>>;
+        let mut tables: HashMap<String, (Routes, Routes)> = b
             .old
             .entrypoints
             .iter()
-            .map(|e| (e.name.clone(), Vec::new()))
+            .map(|e| (e.name.clone(), Default::default()))
             .collect();
         for (name, router) in &cfg.http.routers {
             let Some((rt, rule, priority)) = b.router(name, router) else {
@@ -152,12 +165,9 @@ impl Builder {
             };
             for ep in eps {
                 let rt = b.with_entrypoint_middlewares(&ep, &rt);
-                tables.entry(ep).or_default().push(Route::new(
-                    name.clone(),
-                    rule.clone(),
-                    priority,
-                    rt,
-                ));
+                let (plain, tls) = tables.entry(ep).or_default();
+                let table = if router.tls.is_some() { tls } else { plain };
+                table.push(Route::new(name.clone(), rule.clone(), priority, rt));
             }
         }
         for ep in &b.old.entrypoints {
@@ -187,8 +197,21 @@ impl Builder {
             tables
                 .entry(ep.name.clone())
                 .or_default()
+                .0
                 .push(Route::new(name, rule, priority, rt));
         }
+        let tls = match &self.generated_cert {
+            Some(cert) => TlsRuntime::build(&cfg.tls, &cfg.http.routers, cert)
+                .map(Arc::new)
+                .map_err(|errs| {
+                    b.errors.extend(
+                        errs.into_iter()
+                            .map(|e| BuildError::new("tls", "certificates", e)),
+                    )
+                })
+                .ok(),
+            None => None,
+        };
         if !b.errors.is_empty() {
             return Err(b.errors);
         }
@@ -207,8 +230,15 @@ impl Builder {
         Ok(RuntimeConfig {
             entrypoints: tables
                 .into_iter()
-                .map(|(ep, routes)| (ep, RouteTable::new(routes)))
+                .map(|(ep, (plain, tls))| {
+                    let routes = EntryRoutes {
+                        plain: RouteTable::new(plain),
+                        tls: RouteTable::new(tls),
+                    };
+                    (ep, routes)
+                })
                 .collect(),
+            tls,
             generation,
         })
     }
@@ -252,9 +282,12 @@ impl Build<'_> {
         name: &str,
         r: &config::Router,
     ) -> Option<(Arc<RouterRt>, Arc<HttpRule>, i64)> {
-        if r.tls.is_some() {
-            self.errors
-                .push(err("router", name, "`tls` routers are not supported yet"));
+        if r.tls.as_ref().is_some_and(|t| t.cert_resolver.is_some()) {
+            self.errors.push(err(
+                "router",
+                name,
+                "tls.certResolver (ACME) is not supported: give certificates in tls.certificates",
+            ));
             return None;
         }
         let syntax = match r.rule_syntax.as_deref() {

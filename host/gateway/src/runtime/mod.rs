@@ -23,12 +23,40 @@ pub struct RouterRt {
     pub access_log: bool,
 }
 
+/// The routers of one entrypoint: those for plain connections and those with `tls`.
+#[derive(Debug, Default)]
+pub struct EntryRoutes {
+    /// Routers without `tls`.
+    pub plain: RouteTable<Arc<RouterRt>>,
+    /// Routers with `tls`, for connections that completed a TLS handshake.
+    pub tls: RouteTable<Arc<RouterRt>>,
+}
+
+impl EntryRoutes {
+    /// The table for a connection.
+    pub fn for_connection(&self, tls: bool) -> &RouteTable<Arc<RouterRt>> {
+        if tls { &self.tls } else { &self.plain }
+    }
+
+    /// Routers in both tables.
+    pub fn len(&self) -> usize {
+        self.plain.len() + self.tls.len()
+    }
+
+    /// Whether there is no router.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One published configuration. Requests take an `Arc` of it when they start and keep it to
 /// the end, so a request never sees half of one configuration and half of another.
 #[derive(Debug, Default)]
 pub struct RuntimeConfig {
     /// The routers of each entrypoint, ordered by priority.
-    pub entrypoints: HashMap<String, RouteTable<Arc<RouterRt>>>,
+    pub entrypoints: HashMap<String, EntryRoutes>,
+    /// Certificates and TLS options; `None` until a configuration is published.
+    pub tls: Option<Arc<crate::tls::TlsRuntime>>,
     /// Counts published configurations, starting at 1.
     pub generation: u64,
 }

@@ -1,0 +1,128 @@
+//! TLS termination: certificates by SNI, TLS options per router host, client authentication.
+
+pub mod certs;
+pub mod options;
+
+use certs::SniResolver;
+use rustls::server::ServerConfig;
+use rustls::sign::CertifiedKey;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use wasmgate_config::{Router, TlsConfig, TlsOptions};
+
+/// What the certificate and CA files of a configuration look like on disk (path, modified
+/// time, size): a change means the TLS side must be rebuilt even if the configuration text
+/// is the same.
+pub fn files_stamp(tls: &TlsConfig) -> Vec<(String, Option<std::time::SystemTime>, u64)> {
+    let mut paths: Vec<&str> = Vec::new();
+    for c in &tls.certificates {
+        paths.extend([c.cert_file.as_str(), c.key_file.as_str()]);
+    }
+    for s in tls.stores.values() {
+        if let Some(c) = &s.default_certificate {
+            paths.extend([c.cert_file.as_str(), c.key_file.as_str()]);
+        }
+    }
+    for o in tls.options.values() {
+        if let Some(a) = &o.client_auth {
+            paths.extend(a.ca_files.iter().map(String::as_str));
+        }
+    }
+    paths
+        .into_iter()
+        .filter(|p| !p.trim_start().starts_with("-----BEGIN"))
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok();
+            (
+                p.to_owned(),
+                meta.as_ref().and_then(|m| m.modified().ok()),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .collect()
+}
+
+/// The TLS side of one published configuration.
+#[derive(Debug)]
+pub struct TlsRuntime {
+    default: Arc<ServerConfig>,
+    by_host: HashMap<String, Arc<ServerConfig>>,
+}
+
+impl TlsRuntime {
+    /// Loads every certificate and builds every options set. Routers with `tls.options`
+    /// choose the options used for the hosts their rule names (TLS is negotiated before the
+    /// request, so options follow the SNI, as in Traefik).
+    pub fn build(
+        tls: &TlsConfig,
+        routers: &BTreeMap<String, Router>,
+        generated: &Arc<CertifiedKey>,
+    ) -> Result<TlsRuntime, Vec<String>> {
+        let mut errors = Vec::new();
+        let default_cert = match tls
+            .stores
+            .get("default")
+            .and_then(|s| s.default_certificate.as_ref())
+        {
+            Some(c) => match certs::load(&c.cert_file, &c.key_file) {
+                Ok((key, _)) => key,
+                Err(e) => {
+                    errors.push(format!("tls.stores.default.defaultCertificate: {e}"));
+                    generated.clone()
+                }
+            },
+            None => generated.clone(),
+        };
+        let mut resolver = SniResolver::new(Some(default_cert));
+        for (i, c) in tls.certificates.iter().enumerate() {
+            match certs::load(&c.cert_file, &c.key_file) {
+                Ok((key, names)) => resolver.add(&key, &names),
+                Err(e) => errors.push(format!("tls.certificates[{i}]: {e}")),
+            }
+        }
+        let resolver = Arc::new(resolver);
+        let mut configs: HashMap<&str, Arc<ServerConfig>> = HashMap::new();
+        let builtin_default = TlsOptions::default();
+        let default_opts = tls.options.get("default").unwrap_or(&builtin_default);
+        let default = match options::server_config("default", default_opts, &resolver) {
+            Ok(c) => c,
+            Err(e) => return Err([errors, vec![e]].concat()),
+        };
+        for (name, opts) in &tls.options {
+            match options::server_config(name, opts, &resolver) {
+                Ok(c) => {
+                    configs.insert(name, c);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut by_host = HashMap::new();
+        for (router, r) in routers {
+            let Some(name) = r.tls.as_ref().and_then(|t| t.options.as_deref()) else {
+                continue;
+            };
+            let name = name.strip_suffix("@file").unwrap_or(name);
+            let Some(config) = configs.get(name) else {
+                errors.push(format!(
+                    "router `{router}`: tls.options `{name}` does not exist"
+                ));
+                continue;
+            };
+            for host in wasmgate_rules::parse_domains(&r.rule).unwrap_or_default() {
+                by_host.insert(host.to_ascii_lowercase(), config.clone());
+            }
+        }
+        if errors.is_empty() {
+            Ok(TlsRuntime { default, by_host })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The server configuration for a ClientHello's SNI.
+    pub fn config_for(&self, sni: Option<&str>) -> Arc<ServerConfig> {
+        sni.and_then(|s| self.by_host.get(&s.to_ascii_lowercase()))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}

@@ -1,0 +1,19 @@
+// Package export_wit_world receives the world's exports from the generated
+// bindings and hands them to the SDK. The Go build of sdk/go (build.sh)
+// copies this file into the generated bindings of the route-matcher world.
+package export_wit_world
+
+import (
+	witTypes "go.bytecodealliance.org/pkg/wit/types"
+	types "wasmgate.dev/bindings/route-matcher/imports/wasmgate_plugin_types"
+)
+
+// Set by the SDK (wasmgate.dev/sdk) when a plugin registers.
+var (
+	InitFunc    func(settings string) witTypes.Result[witTypes.Unit, string]
+	MatchesFunc func(req *types.Request) bool
+)
+
+func Init(settings string) witTypes.Result[witTypes.Unit, string] { return InitFunc(settings) }
+
+func Matches(req *types.Request) bool { return MatchesFunc(req) }

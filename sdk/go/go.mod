@@ -1,0 +1,3 @@
+module wasmgate.dev/sdk
+
+go 1.27
