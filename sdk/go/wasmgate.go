@@ -32,6 +32,7 @@ import (
 	"runtime/metrics"
 	"strings"
 
+	witRuntime "go.bytecodealliance.org/pkg/wit/runtime"
 	witTypes "go.bytecodealliance.org/pkg/wit/types"
 )
 
@@ -232,6 +233,7 @@ func construct[S any, P any](settings string, newPlugin func(S) (P, error)) (P, 
 		}
 	}
 	p, err := newPlugin(s)
+	witRuntime.Unpin()
 	collectNow()
 	return p, err
 }
@@ -256,7 +258,11 @@ func heapBytes() uint64 {
 	return heapSample[0].Value.Uint64()
 }
 
+// collectIfGrown ends every exported call. The generated runtime pins what
+// the host allocates in the guest (cabi_realloc: strings and lists returned
+// by imports) until told otherwise; nothing still needs those pins here.
 func collectIfGrown() {
+	witRuntime.Unpin()
 	if heapBytes() >= nextGC {
 		collectNow()
 	}

@@ -75,6 +75,7 @@ fn dynamic_source(static_cfg: &StaticConfig, base: &Path) -> anyhow::Result<Dyna
 /// A running gateway.
 pub struct Gateway {
     live: Arc<Live>,
+    plugins: Arc<PluginHost>,
     reloader: Reloader,
     addrs: BTreeMap<String, SocketAddr>,
     stop: watch::Sender<bool>,
@@ -152,7 +153,7 @@ impl Gateway {
             builder,
             config.dynamic.clone(),
             static_cfg.clone(),
-            plugins,
+            plugins.clone(),
             live.clone(),
         );
         // Watch before the first load, so no edit between the two is missed.
@@ -184,6 +185,7 @@ impl Gateway {
         )));
         Ok(Gateway {
             live,
+            plugins,
             reloader,
             addrs,
             stop,
@@ -205,6 +207,11 @@ impl Gateway {
     /// The generation of the configuration being served (0 before the first one).
     pub fn generation(&self) -> u64 {
         self.live.config.load().generation
+    }
+
+    /// Counters of the plugin runtime (compilations, cache loads, live instances).
+    pub fn plugin_stats(&self) -> wasmgate_plugin::RuntimeStats {
+        self.plugins.runtime().stats()
     }
 
     /// Reloads the dynamic configuration now.

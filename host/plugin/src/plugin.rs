@@ -34,6 +34,23 @@ enum Bindings {
 struct Instance {
     store: Store<HostState>,
     bindings: Bindings,
+    _live: LiveInstance,
+}
+
+/// Counts an instance in the runtime's live total for as long as it exists.
+struct LiveInstance(Arc<AtomicU64>);
+
+impl LiveInstance {
+    fn new(counter: &Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        LiveInstance(counter.clone())
+    }
+}
+
+impl Drop for LiveInstance {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What identifies a plugin's definition: when a reload brings the same
@@ -100,6 +117,7 @@ pub struct Plugin {
     init_ticks: u64,
     created: AtomicU64,
     discarded: AtomicU64,
+    live: Arc<AtomicU64>,
 }
 
 fn ticks(d: Duration, tick: Duration) -> u64 {
@@ -115,6 +133,7 @@ impl Plugin {
         tick: Duration,
         pre: WorldPre,
         shared: Arc<PluginShared>,
+        live: Arc<AtomicU64>,
     ) -> Self {
         let max = spec.limits.max_instances;
         Plugin {
@@ -136,6 +155,7 @@ impl Plugin {
             permits: Arc::new(Semaphore::new(max)),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
+            live,
         }
     }
 
@@ -278,7 +298,11 @@ impl Plugin {
                 Err(e) => return Err(self.failure(&store, Phase::Init, e)),
             }
             self.created.fetch_add(1, Ordering::Relaxed);
-            Ok(Instance { store, bindings })
+            Ok(Instance {
+                store,
+                bindings,
+                _live: LiveInstance::new(&self.live),
+            })
         }
         .instrument(span)
         .await

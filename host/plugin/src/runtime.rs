@@ -28,6 +28,9 @@ pub struct RuntimeStats {
     pub compiled: u64,
     /// Components loaded from the artifact cache.
     pub cache_loads: u64,
+    /// Instances alive now, across every plugin (ready in a pool or in use); instances of
+    /// plugins that were replaced or removed are gone once their last request finished.
+    pub live_instances: u64,
 }
 
 /// Owns the process's one [`Engine`]; cheap to clone.
@@ -42,6 +45,7 @@ struct Inner {
     kv: Arc<dyn KvStore>,
     compiled: AtomicU64,
     cache_loads: AtomicU64,
+    live_instances: Arc<AtomicU64>,
     stop_ticker: Arc<AtomicBool>,
     pooling: bool,
 }
@@ -106,6 +110,7 @@ impl PluginRuntime {
                 kv,
                 compiled: AtomicU64::new(0),
                 cache_loads: AtomicU64::new(0),
+                live_instances: Arc::new(AtomicU64::new(0)),
                 stop_ticker,
                 pooling,
             }),
@@ -132,6 +137,7 @@ impl PluginRuntime {
         RuntimeStats {
             compiled: self.inner.compiled.load(Ordering::Relaxed),
             cache_loads: self.inner.cache_loads.load(Ordering::Relaxed),
+            live_instances: self.inner.live_instances.load(Ordering::Relaxed),
         }
     }
 
@@ -249,6 +255,7 @@ impl PluginRuntime {
             self.inner.config.epoch_tick,
             pre,
             shared,
+            self.inner.live_instances.clone(),
         ));
         plugin.prewarm().await?;
         tracing::info!(

@@ -31,7 +31,10 @@ const RATE_LIMITER: Builds = [
 ];
 
 async fn load(wasm: &str, settings: &str, grants: Grants) -> Result<Arc<Plugin>, PluginError> {
-    let rt = runtime(None);
+    // A fresh runtime per load (its own kv store), sharing one artifact
+    // cache: a JS component takes seconds to compile.
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cross-language-cache");
+    let rt = runtime(Some(&cache));
     let mut s = spec("p", wasm, World::HttpMiddleware);
     s.settings_json = settings.into();
     s.grants = grants;
