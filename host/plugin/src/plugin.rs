@@ -117,7 +117,6 @@ pub struct Plugin {
     init_ticks: u64,
     created: AtomicU64,
     discarded: AtomicU64,
-    live: Arc<AtomicU64>,
 }
 
 fn ticks(d: Duration, tick: Duration) -> u64 {
@@ -133,7 +132,6 @@ impl Plugin {
         tick: Duration,
         pre: WorldPre,
         shared: Arc<PluginShared>,
-        live: Arc<AtomicU64>,
     ) -> Self {
         let max = spec.limits.max_instances;
         Plugin {
@@ -155,7 +153,6 @@ impl Plugin {
             permits: Arc::new(Semaphore::new(max)),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
-            live,
         }
     }
 
@@ -301,7 +298,7 @@ impl Plugin {
             Ok(Instance {
                 store,
                 bindings,
-                _live: LiveInstance::new(&self.live),
+                _live: LiveInstance::new(&self.shared.live),
             })
         }
         .instrument(span)

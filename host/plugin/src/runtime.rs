@@ -238,6 +238,7 @@ impl PluginRuntime {
             }
         };
         let shared = Arc::new(PluginShared {
+            live: self.inner.live_instances.clone(),
             name: Arc::from(name.as_str()),
             limits: spec.limits.clone(),
             kv: spec.grants.kv.then(|| self.inner.kv.clone()),
@@ -255,7 +256,6 @@ impl PluginRuntime {
             self.inner.config.epoch_tick,
             pre,
             shared,
-            self.inner.live_instances.clone(),
         ));
         plugin.prewarm().await?;
         tracing::info!(

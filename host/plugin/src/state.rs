@@ -21,6 +21,8 @@ pub(crate) struct PluginShared {
     pub limits: Limits,
     pub kv: Option<Arc<dyn KvStore>>,
     pub outbound: Option<OutboundCtx>,
+    /// The runtime's count of live instances.
+    pub live: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The `T` of `Store<T>` for plugin instances.
