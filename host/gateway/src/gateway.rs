@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wasmgate_config::StaticConfig;
@@ -276,6 +275,3 @@ fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "wasmgate".to_owned())
 }
-
-/// Default wait between a stop signal and the end of the process, for callers without config.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);

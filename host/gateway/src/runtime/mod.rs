@@ -1,6 +1,7 @@
 //! The live state: what a request reads, built from a dynamic configuration.
 
 pub mod build;
+mod services;
 
 use crate::middleware::Chain;
 use crate::service::ServiceRt;
