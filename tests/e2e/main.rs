@@ -3,6 +3,7 @@
 mod cli;
 mod errors;
 mod middlewares;
+mod plugin_cli;
 mod plugins;
 mod proxying;
 mod reload;

@@ -1,6 +1,7 @@
-//! The command line: `wasmgate run` and `wasmgate check`.
+//! The command line: `wasmgate run`, `wasmgate check` and `wasmgate plugin ...`.
 
 mod check;
+mod plugin;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ enum Command {
         /// from a registry folder); the dynamic configuration uses it by NAME. Repeatable.
         #[arg(long = "plugin", value_name = "NAME=SOURCE")]
         plugins: Vec<String>,
+        /// Worker threads serving traffic (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
     },
     /// Validate static and dynamic configuration files; prints every error found and exits
     /// non-zero if there is one. A static file's file provider is checked too.
@@ -37,6 +41,11 @@ enum Command {
         /// Files to check (static or dynamic, detected by their top-level keys).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Write, build, publish, list and verify plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
 }
 
@@ -48,7 +57,9 @@ pub fn main() -> ExitCode {
             config,
             log_level,
             plugins,
-        } => run::run(config, log_level, &plugins),
+            workers,
+        } => run::run(config, log_level, &plugins, workers),
         Command::Check { files } => check::check(&files),
+        Command::Plugin { command } => plugin::run(command),
     }
 }

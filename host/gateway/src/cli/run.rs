@@ -9,6 +9,7 @@ pub(super) fn run(
     config: Option<PathBuf>,
     log_level: Option<String>,
     plugins: &[String],
+    workers: Option<usize>,
 ) -> ExitCode {
     let cfg = match config {
         Some(path) => GatewayConfig::from_file(&path),
@@ -45,10 +46,11 @@ pub(super) fn run(
             .insert(name.to_owned(), def);
     }
     init_logging(&cfg, log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers.filter(|n| *n > 0) {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wasmgate: cannot start the async runtime: {e}");
