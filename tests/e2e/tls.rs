@@ -315,6 +315,31 @@ async fn certificates_reload_live() {
         "generated default"
     );
 
+    // A kept-alive TLS connection opened before the reload.
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(ca.roots())
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("a.test").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut open, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let get = || {
+        http::Request::get("/")
+            .header("host", "a.test")
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let first = open.send_request(get()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    first.into_body().collect().await.unwrap();
+
     // Replace the certificate files with one for both names, then reload.
     let (cert2, key2) = ca.issue(&["a.test", "b.test"]);
     write_atomic(Path::new(&cert_path), &cert2);
@@ -331,4 +356,10 @@ async fn certificates_reload_live() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    // The connection opened before the reload keeps its session and keeps serving.
+    let resp = open
+        .send_request(get())
+        .await
+        .expect("same connection after the reload");
+    assert_eq!(resp.status(), 200);
 }
