@@ -15,9 +15,7 @@ use http::{Request, Response, StatusCode, Uri};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmgate_config::{
-    DynamicConfig, FailurePolicy, Middleware, PluginBody, PluginDef, StaticConfig,
-};
+use wasmgate_config::{DynamicConfig, Middleware, PluginBody, PluginDef, StaticConfig};
 use wasmgate_plugin::{
     Action, Grants, Lease, Limits, Plugin, PluginRequest, PluginResponse, PluginRuntime, PluginSet,
     PluginSpec, WasmSource, World,
@@ -82,10 +80,7 @@ impl PluginHost {
     }
 
     fn definition<'a>(&'a self, dynamic: &'a DynamicConfig, name: &str) -> Option<&'a PluginDef> {
-        dynamic
-            .plugins
-            .get(name)
-            .or_else(|| self.definitions.get(name))
+        definition(dynamic, &self.definitions, name)
     }
 
     /// The plugin instances `dynamic` needs: one pool per plugin middleware and per plugin
@@ -203,13 +198,16 @@ impl PluginHost {
         }
         Ok((set, changed))
     }
+}
 
-    /// The failure policy of plugin `name`.
-    pub fn failure_policy(&self, dynamic: &DynamicConfig, name: &str) -> FailurePolicy {
-        self.definition(dynamic, name)
-            .map(|d| d.failure_policy)
-            .unwrap_or_default()
-    }
+/// Plugin `name` as declared by the dynamic configuration, else by the static one
+/// (`plugins.definitions`, where `--plugin` lands).
+pub fn definition<'a>(
+    dynamic: &'a DynamicConfig,
+    statics: &'a BTreeMap<String, PluginDef>,
+    name: &str,
+) -> Option<&'a PluginDef> {
+    dynamic.plugins.get(name).or_else(|| statics.get(name))
 }
 
 fn collect_plugin_calls(expr: &wasmgate_rules::Expr, out: &mut std::collections::BTreeSet<String>) {

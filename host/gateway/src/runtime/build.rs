@@ -418,12 +418,7 @@ impl Build<'_> {
         let def = uses
             .keys()
             .next()
-            .and_then(|p| {
-                self.cfg
-                    .plugins
-                    .get(p)
-                    .or_else(|| self.old.static_plugins.get(p))
-            })
+            .and_then(|p| crate::plugins::definition(self.cfg, &self.old.static_plugins, p))
             .ok_or_else(|| "its plugin is not declared".to_owned())?;
         Ok(MiddlewareRt::Plugin(PluginMiddleware {
             plugin,
