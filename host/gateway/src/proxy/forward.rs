@@ -105,19 +105,21 @@ pub async fn forward(
         (false, true) => "ws",
         (true, true) => "wss",
     };
+    // Parsed once, for both X-Forwarded-Host and Host.
+    let host = HeaderValue::from_str(&ctx.host).ok();
     set_forwarded(
         headers,
         &ForwardedInfo {
             client_ip: ctx.client_ip(),
             trusted: ctx.entrypoint.trusted.contains(ctx.client_ip()),
             proto,
-            host: &ctx.host,
+            host: host.as_ref(),
             port: ctx.entrypoint.port,
             server: &ctx.entrypoint.server_name,
         },
     );
     if pass_host {
-        if let Ok(v) = HeaderValue::from_str(&ctx.host) {
+        if let Some(v) = host {
             headers.insert(header::HOST, v);
         }
     } else {

@@ -96,8 +96,9 @@ pub struct ForwardedInfo<'a> {
     pub trusted: bool,
     /// `http`, `https`, `ws` or `wss`.
     pub proto: &'static str,
-    /// The host the client asked for (Host header or :authority), with port if any.
-    pub host: &'a str,
+    /// The host the client asked for (Host header or :authority), with port if any; `None`
+    /// when it is not a valid header value.
+    pub host: Option<&'a HeaderValue>,
     /// The entrypoint's port.
     pub port: u16,
     /// The name this gateway reports in X-Forwarded-Server.
@@ -125,8 +126,8 @@ pub fn set_forwarded(headers: &mut HeaderMap, info: &ForwardedInfo<'_>) {
         X_FORWARDED_PROTO,
         HeaderValue::from_static(info.proto),
     );
-    if let Ok(v) = HeaderValue::from_str(info.host) {
-        set_if_absent(headers, X_FORWARDED_HOST, v);
+    if let Some(v) = info.host {
+        set_if_absent(headers, X_FORWARDED_HOST, v.clone());
     }
     set_if_absent(headers, X_FORWARDED_PORT, HeaderValue::from(info.port));
     set_if_absent(headers, X_FORWARDED_SERVER, info.server.clone());
@@ -143,12 +144,14 @@ fn set_if_absent(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) 
 mod tests {
     use super::*;
 
+    static HOST: HeaderValue = HeaderValue::from_static("a.example");
+
     fn info(server: &HeaderValue) -> ForwardedInfo<'_> {
         ForwardedInfo {
             client_ip: "10.1.2.3".parse().unwrap(),
             trusted: false,
             proto: "http",
-            host: "a.example",
+            host: Some(&HOST),
             port: 8080,
             server,
         }
