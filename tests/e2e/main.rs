@@ -2,13 +2,18 @@
 
 mod cli;
 mod errors;
+mod etcd;
+mod etcd_gateway;
 mod middlewares;
 mod plugin_cli;
 mod plugins;
 mod proxying;
+mod redis_kv;
 mod reload;
 mod routing;
 mod services;
 mod support;
+mod tcp;
 mod timeouts;
 mod tls;
+mod udp;

@@ -53,6 +53,37 @@ async fn rust_plugin_scaffold_build_publish_verify_and_serve() {
     assert!(cargo_toml.contains("[workspace]"), "{cargo_toml}");
     assert!(root.join("hello/src/lib.rs").is_file());
     fails(root, &["new", "hello", "--lang", "rust"]);
+    publish_verify_and_serve(root, "rust").await;
+}
+
+#[tokio::test]
+async fn go_plugin_scaffold_build_publish_verify_and_serve() {
+    full_loop("go").await;
+}
+
+#[tokio::test]
+async fn js_plugin_scaffold_build_publish_verify_and_serve() {
+    full_loop("js").await;
+}
+
+/// Scaffolds an HTTP middleware named `hello` in `lang` in a fresh directory, then
+/// builds, publishes, verifies and serves it.
+async fn full_loop(lang: &str) {
+    if !tools_present(lang) {
+        eprintln!("skipped: the {lang} plugin tools are not installed (see sdk/{lang}/README.md)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok(root, &["new", "hello", "--lang", lang]);
+    assert!(root.join("hello/plugin.toml").is_file());
+    fails(root, &["new", "hello", "--lang", lang]);
+    publish_verify_and_serve(root, lang).await;
+}
+
+/// Builds `root/hello`, publishes it to `root/registry`, verifies it, serves it from the
+/// registry through the gateway, and shows a tampered copy refused.
+async fn publish_verify_and_serve(root: &Path, lang: &str) {
 
     let hello = root.join("hello");
     let built = ok(&hello, &["build"]);
@@ -77,6 +108,7 @@ async fn rust_plugin_scaffold_build_publish_verify_and_serve() {
 
     let verified = ok(root, &["verify", "--registry", reg_s, "hello"]);
     assert!(verified.contains("http-middleware"), "{verified}");
+    assert!(verified.contains(lang), "{lang} named: {verified}");
     assert!(
         verified.contains("wasmgate:plugin/log@"),
         "imports listed: {verified}"
@@ -210,6 +242,6 @@ fn go_plugin_scaffold_builds() {
 }
 
 #[test]
-fn js_plugin_scaffold_builds() {
-    scaffold_and_build("js", "http-middleware");
+fn js_route_matcher_scaffold_builds() {
+    scaffold_and_build("js", "route-matcher");
 }

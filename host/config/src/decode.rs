@@ -188,6 +188,23 @@ fn coerce(target: &Value, message: &str) -> Option<Value> {
         Value::Object(m) if m.is_empty() && expected.starts_with("a sequence") => {
             Some(Value::Array(Vec::new()))
         }
+        // The key-value layout stores list items under `0`, `1`, ...
+        Value::Object(m)
+            if expected.starts_with("a sequence")
+                && (0..m.len()).all(|i| m.contains_key(&i.to_string())) =>
+        {
+            Some(Value::Array(
+                (0..m.len())
+                    .filter_map(|i| m.get(&i.to_string()).cloned())
+                    .collect(),
+            ))
+        }
+        // ... and a section present without settings as an empty value.
+        Value::String(s)
+            if s.is_empty() && (expected.starts_with("struct ") || expected.starts_with("a map")) =>
+        {
+            Some(Value::Object(Map::new()))
+        }
         Value::String(s) if expected.starts_with("a sequence") => Some(Value::Array(
             s.split(',')
                 .map(|item| Value::String(item.trim().to_string()))

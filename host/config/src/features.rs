@@ -51,6 +51,8 @@ pub fn resolve_name(reference: &str) -> NameRef<'_> {
         None => NameRef::Local(reference),
         Some((name, "file")) => NameRef::Local(name),
         Some((name, "internal")) => NameRef::Internal(name),
+        // The etcd provider's elements keep their qualified name in the merged configuration.
+        Some((_, "etcd")) => NameRef::Local(reference),
         Some((name, provider)) => NameRef::OtherProvider { name, provider },
     }
 }

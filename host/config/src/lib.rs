@@ -16,6 +16,7 @@
 pub mod duration;
 pub mod error;
 pub mod features;
+pub mod kv;
 pub mod model;
 
 mod decode;
@@ -35,7 +36,7 @@ pub use features::{
     UNSUPPORTED_PREFIX, resolve_name,
 };
 pub use load::{
-    Checked, Format, check, load_dynamic, load_dynamic_checked, load_dynamic_dir, load_static,
+    Checked, Format, check, load_dynamic, load_dynamic_checked, load_dynamic_dir, load_static, read_dynamic_unvalidated,
     parse_dynamic, parse_static,
 };
 pub use model::*;

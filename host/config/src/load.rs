@@ -513,6 +513,14 @@ pub fn load_dynamic_checked(
     result(errors, Some(config))
 }
 
+/// Reads a dynamic configuration file or directory without checking references between
+/// names (for a configuration merged with other providers' before it is validated).
+/// Unknown keys, ill-typed values and names defined twice are still errors, located.
+pub fn read_dynamic_unvalidated(path: &Path) -> Result<DynamicConfig, ConfigErrors> {
+    let set = read_dynamic_path(path);
+    result(set.errors, Some(set.config))
+}
+
 /// Checks a whole setup and reports every error found in all files.
 ///
 /// Every unknown key, ill-typed value and validation error of every file is reported. A YAML

@@ -4,7 +4,7 @@ use crate::accesslog::{self, AccessLog};
 use crate::context::{EntryPointInfo, TrustedNets};
 use crate::entrypoint::{EntryPoint, EntryPointSettings};
 use crate::plugins::PluginHost;
-use crate::provider::{DynamicSource, ReloadOutcome, Reloader, watch_loop};
+use crate::provider::{DynamicSource, ReloadOutcome, Reloader, watch_providers};
 use crate::runtime::{Builder, Live, RuntimeConfig};
 use anyhow::{Context, bail};
 use http::HeaderValue;
@@ -98,12 +98,15 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let mut bound = Vec::new();
         let mut addrs = BTreeMap::new();
+        let mut udp_bound = Vec::new();
         for (name, ep) in &static_cfg.entry_points {
+            if let Some(udp) = crate::udp::UdpEntryPoint::for_config(name, ep).await? {
+                addrs.insert(name.clone(), udp.local_addr()?);
+                udp_bound.push(udp);
+                continue;
+            }
             if ep.http.tls.is_some() {
                 bail!("entrypoint `{name}`: http.tls is not supported yet");
-            }
-            if ep.proxy_protocol.is_some() {
-                bail!("entrypoint `{name}`: proxyProtocol is not supported yet");
             }
             let addr =
                 parse_address(&ep.address).with_context(|| format!("entrypoint `{name}`"))?;
@@ -129,6 +132,14 @@ impl Gateway {
                     .unwrap_or_default(),
                 grace: life.grace_time_out.to_std().unwrap_or_default(),
                 max_concurrent_streams: ep.http2.max_concurrent_streams,
+                proxy_protocol: match &ep.proxy_protocol {
+                    Some(p) => Some(Arc::new(
+                        TrustedNets::parse(&p.trusted_ips, p.insecure).map_err(|e| {
+                            anyhow::anyhow!("entrypoint `{name}`: proxyProtocol.trustedIPs: {e}")
+                        })?,
+                    )),
+                    None => None,
+                },
             };
             tracing::info!(entrypoint = %name, address = %local, "listening");
             addrs.insert(name.clone(), local);
@@ -165,21 +176,41 @@ impl Gateway {
         } else {
             None
         };
+        let etcd_changes = match &static_cfg.providers.etcd {
+            Some(etcd_cfg) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let etcd = crate::provider::etcd::spawn(etcd_cfg, tx)?;
+                reloader.add_etcd(etcd.clone()).await;
+                // Serve etcd's routes from the start when it answers quickly; otherwise
+                // start with the other providers and add etcd's when it does.
+                if !etcd.wait_synced(std::time::Duration::from_secs(2)).await {
+                    tracing::warn!("etcd provider: not reachable yet; starting with the other providers");
+                }
+                Some(rx)
+            }
+            None => None,
+        };
         if let Err(e) = reloader.reload().await {
             tracing::error!("starting without routes until the configuration is fixed: {e}");
         }
-        let entrypoints = bound
+        let mut entrypoints: Vec<_> = bound
             .into_iter()
             .map(|ep| tokio::spawn(ep.serve(live.clone(), stop_rx.clone())))
             .collect();
+        entrypoints.extend(
+            udp_bound
+                .into_iter()
+                .map(|ep| tokio::spawn(ep.serve(live.clone(), stop_rx.clone()))),
+        );
         let throttle = static_cfg
             .providers
             .providers_throttle_duration
             .to_std()
             .unwrap_or_default();
-        let watcher = Some(tokio::spawn(watch_loop(
+        let watcher = Some(tokio::spawn(watch_providers(
             reloader.clone(),
             changes,
+            etcd_changes,
             throttle,
         )));
         Ok(Gateway {
@@ -245,13 +276,11 @@ fn open_access_log(cfg: &wasmgate_config::AccessLog) -> anyhow::Result<AccessLog
         .with_context(|| format!("accessLog: cannot open {target:?}"))
 }
 
-/// Parses Traefik's entrypoint address: `host:port`, `:port`, with an optional `/tcp` suffix.
+/// Parses Traefik's entrypoint address: `host:port`, `:port`, with an optional `/tcp` or
+/// `/udp` suffix.
 pub fn parse_address(address: &str) -> anyhow::Result<SocketAddr> {
     let (addr, proto) = address.rsplit_once('/').unwrap_or((address, "tcp"));
-    if proto.eq_ignore_ascii_case("udp") {
-        bail!("address `{address}`: UDP entrypoints are not supported yet");
-    }
-    if !proto.eq_ignore_ascii_case("tcp") {
+    if !proto.eq_ignore_ascii_case("tcp") && !proto.eq_ignore_ascii_case("udp") {
         bail!("address `{address}`: unknown protocol `{proto}` (expected tcp or udp)");
     }
     let addr = if addr.starts_with(':') {

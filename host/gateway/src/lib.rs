@@ -20,6 +20,9 @@ pub mod provider;
 pub mod proxy;
 pub mod runtime;
 pub mod service;
+pub mod tcp_gateway;
+pub mod tcp;
 pub mod tls;
+pub mod udp;
 
 pub use gateway::{Gateway, GatewayConfig};

@@ -61,8 +61,28 @@ impl PluginHost {
         if let Some(dir) = &static_cfg.plugins.cache_dir {
             config.cache_dir = Some(resolve(dir));
         }
+        let redis = static_cfg
+            .plugins
+            .kv
+            .as_ref()
+            .and_then(|kv| kv.redis.as_ref());
+        let runtime = match redis {
+            None => PluginRuntime::new(config)?,
+            Some(r) => {
+                let timeout = r
+                    .timeout
+                    .to_std_nonzero()
+                    .unwrap_or(std::time::Duration::from_millis(100));
+                let kv = wasmgate_plugin::kv_redis::RedisKv::new(&r.url, &r.key_prefix, timeout)
+                    .map_err(|e| wasmgate_plugin::PluginError::Io {
+                        path: "plugins.kv.redis.url".to_owned(),
+                        source: std::io::Error::other(e),
+                    })?;
+                PluginRuntime::with_kv(config, std::sync::Arc::new(kv))?
+            }
+        };
         Ok(PluginHost {
-            runtime: PluginRuntime::new(config)?,
+            runtime,
             registries: static_cfg
                 .plugins
                 .registries
@@ -96,6 +116,18 @@ impl PluginHost {
                 match self.spec(dynamic, mw, plugin, Some(settings), World::HttpMiddleware) {
                     Ok(s) => specs.push(s),
                     Err(e) => errors.push(BuildError::new("middleware", mw, e)),
+                }
+            }
+        }
+        for (mw, def) in &dynamic.tcp.middlewares {
+            let wasmgate_config::TcpMiddleware::Plugin(uses) = def else {
+                continue;
+            };
+            let pool = crate::tcp::build::plugin_pool(mw);
+            for (plugin, settings) in uses {
+                match self.spec(dynamic, &pool, plugin, Some(settings), World::TcpFilter) {
+                    Ok(s) => specs.push(s),
+                    Err(e) => errors.push(BuildError::new("TCP middleware", mw, e)),
                 }
             }
         }

@@ -190,8 +190,17 @@ fn header_names(h: &HeaderMap) -> Vec<String> {
     h.keys().map(|k| k.as_str().to_owned()).collect()
 }
 
-fn header_set(h: &mut HeaderMap, name: &str, value: &str, append: bool) -> Result<(), HttpError> {
-    let (n, v) = header_pair(name, value)?;
+/// Sets or appends a header. The value's string moves into the header (no copy).
+fn header_set(
+    h: &mut HeaderMap,
+    name: &str,
+    value: String,
+    append: bool,
+) -> Result<(), HttpError> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?;
+    let v = HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes()))
+        .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))?;
     if append {
         h.append(n, v);
     } else {
@@ -304,7 +313,7 @@ impl types::HostRequest for HostState {
     ) -> R<Result<(), HttpError>> {
         Ok(self
             .req_mut(&r)?
-            .and_then(|q| header_set(&mut q.headers, &name, &value, false)))
+            .and_then(|q| header_set(&mut q.headers, &name, value, false)))
     }
     fn append_header(
         &mut self,
@@ -314,7 +323,7 @@ impl types::HostRequest for HostState {
     ) -> R<Result<(), HttpError>> {
         Ok(self
             .req_mut(&r)?
-            .and_then(|q| header_set(&mut q.headers, &name, &value, true)))
+            .and_then(|q| header_set(&mut q.headers, &name, value, true)))
     }
     fn remove_header(
         &mut self,
@@ -374,12 +383,7 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        Ok(header_set(
-            &mut self.resp(&r)?.headers,
-            &name,
-            &value,
-            false,
-        ))
+        Ok(header_set(&mut self.resp(&r)?.headers, &name, value, false))
     }
     fn append_header(
         &mut self,
@@ -387,7 +391,7 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        Ok(header_set(&mut self.resp(&r)?.headers, &name, &value, true))
+        Ok(header_set(&mut self.resp(&r)?.headers, &name, value, true))
     }
     fn remove_header(
         &mut self,

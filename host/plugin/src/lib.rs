@@ -31,6 +31,7 @@ mod error;
 mod grants;
 mod http;
 pub mod kv;
+pub mod kv_redis;
 mod outbound;
 mod plugin;
 pub mod registry;

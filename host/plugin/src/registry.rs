@@ -62,11 +62,21 @@ fn err(msg: String) -> PluginError {
     PluginError::Registry(msg)
 }
 
-/// Resolves `name` or `name@version` in the registry folders, in order for
-/// an exact version, newest across all of them otherwise. Reads and hashes
-/// the wasm: blocking, so call it off the async runtime.
+/// The plugin name of a `name@latest` reference: the gateway watches that
+/// plugin's registry folders and reloads when a version is published.
+pub fn latest_name(reference: &str) -> Option<&str> {
+    reference
+        .split_once('@')
+        .filter(|(_, v)| *v == "latest")
+        .map(|(n, _)| n)
+}
+
+/// Resolves `name`, `name@latest` or `name@version` in the registry folders,
+/// in order for an exact version, newest across all of them otherwise. Reads
+/// and hashes the wasm: blocking, so call it off the async runtime.
 pub fn resolve(registries: &[PathBuf], reference: &str) -> Result<Resolved, PluginError> {
     let (name, want) = match reference.split_once('@') {
+        Some((n, "latest")) => (n, None),
         Some((n, v)) => {
             let v = semver::Version::parse(v)
                 .map_err(|e| err(format!("`{reference}`: bad version: {e}")))?;

@@ -13,12 +13,16 @@
 //! - [`TcpEchoBackend`], [`UdpEchoBackend`]: byte and datagram echo.
 //! - Clients: [`http1_client`], [`h2c_client`], [`get`], [`get_json`],
 //!   [`send`], [`ws_connect`], [`raw_http`], [`slow_writer`].
+//! - [`EtcdCluster`], [`RedisServer`]: real etcd and Redis processes on
+//!   loopback ports (`None` when not installed, so tests can skip).
 //! - [`wait_for`]: poll a condition until it holds.
 
 mod client;
+mod etcd;
 mod grpc;
 mod http;
 mod lifecycle;
+mod redis;
 mod tcp;
 mod udp;
 mod ws;
@@ -33,13 +37,15 @@ pub use crate::client::{
     Connector, HttpClient, SlowWrite, collect, get, get_json, h2c_client, h2c_client_via,
     http1_client, http1_client_via, raw_http, raw_http_timeout, send, slow_writer, wire_url,
 };
+pub use crate::etcd::{EtcdCluster, EtcdTls, etcdctl};
 pub use crate::grpc::{
     BytesCodec, Code, GRPC_ERROR_DETAIL, GRPC_FAIL, GRPC_FAIL_CODE, GRPC_FAIL_TRAILERS_ONLY,
     GRPC_SERVER_STREAM, GRPC_UNARY, GrpcBackend, GrpcBackendBuilder, GrpcReply, GrpcRequest,
     grpc_server_stream, grpc_unary,
 };
 pub use crate::http::{BACKEND_HEADER, HttpBackend, HttpBackendBuilder, RecordedRequest};
-pub use crate::tcp::TcpEchoBackend;
+pub use crate::redis::RedisServer;
+pub use crate::tcp::{ProxyHeaderBackend, TcpEchoBackend};
 pub use crate::udp::{UdpEchoBackend, UdpEchoBackendBuilder};
 pub use crate::ws::{WsClient, ws_connect, ws_connect_via};
 pub use tokio_tungstenite::tungstenite::Message as WsMessage;

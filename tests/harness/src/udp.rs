@@ -13,6 +13,7 @@ use crate::lifecycle::{Shutdown, lifecycle};
 pub struct UdpEchoBackendBuilder {
     name: String,
     prefix: bool,
+    report_peer: bool,
 }
 
 /// A UDP echo server on `127.0.0.1:0`: answers each datagram to its sender,
@@ -31,6 +32,7 @@ impl UdpEchoBackend {
         UdpEchoBackendBuilder {
             name: name.into(),
             prefix: false,
+            report_peer: false,
         }
     }
 
@@ -63,6 +65,13 @@ impl UdpEchoBackendBuilder {
         self
     }
 
+    /// Starts every answer with the sender's address and a space (after the name prefix, if
+    /// any), e.g. `127.0.0.1:40000 hello`, so tests can see which socket a datagram came from.
+    pub fn report_peer(mut self, report: bool) -> Self {
+        self.report_peer = report;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving.
     ///
     /// # Panics
@@ -79,6 +88,7 @@ impl UdpEchoBackendBuilder {
             Vec::new()
         };
         let counter = datagrams.clone();
+        let report_peer = self.report_peer;
         let (shutdown, spawner) = lifecycle();
         spawner.spawn(async move {
             let mut buf = vec![0u8; 65_536];
@@ -96,6 +106,9 @@ impl UdpEchoBackendBuilder {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let mut answer = Vec::with_capacity(prefix.len() + n);
                 answer.extend_from_slice(&prefix);
+                if report_peer {
+                    answer.extend_from_slice(format!("{peer} ").as_bytes());
+                }
                 answer.extend_from_slice(&buf[..n]);
                 if let Err(error) = socket.send_to(&answer, peer).await {
                     tracing::debug!(%error, %peer, "udp echo send failed");

@@ -19,9 +19,41 @@ pub struct StaticPlugins {
     pub registries: Vec<String>,
     /// Where compiled plugins are cached (default: the user's cache folder).
     pub cache_dir: Option<String>,
+    /// Where plugins' `kv` data lives (default: in the process).
+    pub kv: Option<KvBackend>,
     /// Plugins declared at start (`wasmgate run --plugin NAME=PATH` adds here); dynamic
     /// configuration may declare more, and may not redeclare these.
     pub definitions: PluginDefs,
+}
+
+/// Static `plugins.kv`: a store shared by every gateway instead of one per process.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct KvBackend {
+    /// Keep plugin data in Redis.
+    pub redis: Option<RedisKv>,
+}
+
+/// Static `plugins.kv.redis`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisKv {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Prefix of every key (default `wasmgate`); each plugin adds its own name.
+    pub key_prefix: String,
+    /// Longest wait for one command; past it the plugin gets an error (default 100ms).
+    pub timeout: Duration,
+}
+
+impl Default for RedisKv {
+    fn default() -> Self {
+        RedisKv {
+            url: String::new(),
+            key_prefix: "wasmgate".to_owned(),
+            timeout: Duration::from_millis(100),
+        }
+    }
 }
 
 /// Dynamic `plugins.<name>`.

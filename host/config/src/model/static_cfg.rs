@@ -329,12 +329,16 @@ pub struct ProxyProtocol {
 pub struct EntryPointUdp {
     /// Idle session timeout (default 3s).
     pub timeout: Duration,
+    /// Most sessions open at once (wasmgate's own key; default 4096). Datagrams from new
+    /// clients beyond it are dropped.
+    pub max_sessions: Option<u64>,
 }
 
 impl Default for EntryPointUdp {
     fn default() -> Self {
         EntryPointUdp {
             timeout: Duration::from_secs(3),
+            max_sessions: None,
         }
     }
 }
@@ -374,8 +378,8 @@ pub struct Providers {
     pub ecs: Option<Unsupported>,
     /// Unsupported: `providers.consul`.
     pub consul: Option<Unsupported>,
-    /// Unsupported: `providers.etcd`.
-    pub etcd: Option<Unsupported>,
+    /// The etcd provider: dynamic configuration in Traefik's KV layout.
+    pub etcd: Option<EtcdProvider>,
     /// Unsupported: `providers.zooKeeper`.
     pub zoo_keeper: Option<Unsupported>,
     /// Unsupported: `providers.redis`.
@@ -410,6 +414,48 @@ impl Default for Providers {
             plugin: None,
         }
     }
+}
+
+/// `providers.etcd`: dynamic configuration read from etcd in Traefik's KV layout.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct EtcdProvider {
+    /// Client URLs or `host:port` addresses of the etcd members (default `127.0.0.1:2379`).
+    pub endpoints: Vec<String>,
+    /// Prefix of every key (default `traefik`).
+    pub root_key: String,
+    /// User name for etcd authentication.
+    pub username: Option<String>,
+    /// Password for etcd authentication.
+    pub password: Option<String>,
+    /// TLS towards etcd (`https`).
+    pub tls: Option<EtcdTls>,
+}
+
+impl Default for EtcdProvider {
+    fn default() -> Self {
+        EtcdProvider {
+            endpoints: vec!["127.0.0.1:2379".to_owned()],
+            root_key: "traefik".to_owned(),
+            username: None,
+            password: None,
+            tls: None,
+        }
+    }
+}
+
+/// `providers.etcd.tls`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct EtcdTls {
+    /// PEM file of the certificate authority that signed etcd's certificate.
+    pub ca: Option<String>,
+    /// PEM file of the client certificate.
+    pub cert: Option<String>,
+    /// PEM file of the client certificate's key.
+    pub key: Option<String>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
 }
 
 /// `providers.file`.

@@ -122,6 +122,8 @@ pub enum TcpMiddleware {
     IpWhiteList(TcpIpAllowList),
     /// Limit simultaneous connections per client IP.
     InFlightConn(InFlightConn),
+    /// A `tcp-filter` plugin: `plugin: { <plugin name>: <settings> }`.
+    Plugin(BTreeMap<String, serde_json::Value>),
 }
 
 /// `tcp.middlewares.<name>.ipAllowList`.

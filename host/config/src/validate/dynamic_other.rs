@@ -153,6 +153,11 @@ pub(super) fn validate_tcp(ctx: &mut Ctx<'_>) {
                     ctx.error(at.key("inFlightConn").key("amount"), "must be positive");
                 }
             }
+            TcpMiddleware::Plugin(uses) => {
+                if uses.len() != 1 {
+                    ctx.error(at.key("plugin"), "name exactly one plugin");
+                }
+            }
         }
     }
     for (name, t) in &tcp.servers_transports {

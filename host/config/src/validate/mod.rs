@@ -164,7 +164,9 @@ impl Ctx<'_> {
     /// Checks the names defined in a section: no `@` (it separates the provider).
     pub(crate) fn names<V>(&mut self, section: [&str; 2], defined: &BTreeMap<String, V>) {
         for name in defined.keys() {
-            if name.contains('@') {
+            // The etcd provider's elements are merged in as `name@etcd`.
+            let bare = name.strip_suffix("@etcd").unwrap_or(name);
+            if bare.contains('@') {
                 self.error(
                     KeyPath::of(&[section[0], section[1], name]),
                     "names must not contain `@` (it separates a name from its provider)",

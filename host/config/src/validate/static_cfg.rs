@@ -56,6 +56,15 @@ pub(crate) fn validate_static(config: &StaticConfig) -> Vec<Issue> {
     c.no(&root, "ocsp", &config.ocsp);
     c.no(&root, "hub", &config.hub);
     c.no(&root, "otel", &config.otel);
+    if let Some(redis) = config.plugins.kv.as_ref().and_then(|kv| kv.redis.as_ref()) {
+        let at = KeyPath::of(&["plugins", "kv", "redis"]);
+        if !redis.url.starts_with("redis://") {
+            c.error(at.key("url"), "must be a `redis://host:port` URL");
+        }
+        if redis.timeout.to_std_nonzero().is_none() {
+            c.error(at.key("timeout"), "must be positive");
+        }
+    }
     for (name, ep) in &config.entry_points {
         entry_point(&mut c, config, &KeyPath::of(&["entryPoints", name]), ep);
     }
@@ -158,6 +167,9 @@ fn entry_point(c: &mut StaticCheck, config: &StaticConfig, at: &KeyPath, ep: &En
         &ep.forwarded_headers.connection,
     );
     c.non_negative(at.key("udp").key("timeout"), ep.udp.timeout);
+    if ep.udp.max_sessions == Some(0) {
+        c.error(at.key("udp").key("maxSessions"), "must be at least 1");
+    }
     c.no(at, "http3", &ep.http3);
     c.no(at, "observability", &ep.observability);
     c.no(at, "allowACMEByPass", &ep.allow_acme_by_pass);
@@ -188,6 +200,26 @@ fn providers(c: &mut StaticCheck, config: &StaticConfig) {
             &file.debug_log_generated_template,
         );
     }
+    if let Some(etcd) = &p.etcd {
+        let e_at = at.key("etcd");
+        if etcd.endpoints.is_empty() {
+            c.error(e_at.key("endpoints"), "at least one endpoint is required");
+        }
+        if etcd.root_key.trim_matches('/').is_empty() {
+            c.error(e_at.key("rootKey"), "must not be empty");
+        }
+        if etcd.password.is_some() && etcd.username.is_none() {
+            c.error(e_at.key("username"), "a password needs a username");
+        }
+        if let Some(tls) = &etcd.tls
+            && tls.cert.is_some() != tls.key.is_some()
+        {
+            c.error(
+                e_at.key("tls"),
+                "`cert` and `key` must be given together",
+            );
+        }
+    }
     for (key, field) in [
         ("docker", &p.docker),
         ("swarm", &p.swarm),
@@ -201,7 +233,6 @@ fn providers(c: &mut StaticCheck, config: &StaticConfig) {
         ("nomad", &p.nomad),
         ("ecs", &p.ecs),
         ("consul", &p.consul),
-        ("etcd", &p.etcd),
         ("zooKeeper", &p.zoo_keeper),
         ("redis", &p.redis),
         ("http", &p.http),

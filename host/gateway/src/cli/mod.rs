@@ -1,6 +1,8 @@
 //! The command line: `wasmgate run`, `wasmgate check` and `wasmgate plugin ...`.
 
 mod check;
+mod config;
+mod gateway;
 mod plugin;
 mod run;
 
@@ -42,10 +44,20 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Move a dynamic configuration between a file and etcd (Traefik's KV layout).
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Write, build, publish, list and verify plugins.
     Plugin {
         #[command(subcommand)]
         command: plugin::PluginCommand,
+    },
+    /// A TCP gateway in front of an etcd cluster (`etcd gateway`'s flags).
+    Gateway {
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
     },
 }
 
@@ -61,5 +73,7 @@ pub fn main() -> ExitCode {
         } => run::run(config, log_level, &plugins, workers),
         Command::Check { files } => check::check(&files),
         Command::Plugin { command } => plugin::run(command),
+        Command::Config { command } => config::run(command),
+        Command::Gateway { command } => gateway::run(command),
     }
 }

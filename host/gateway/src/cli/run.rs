@@ -76,7 +76,8 @@ pub(super) fn run(
     })
 }
 
-async fn wait_for_stop_signal() {
+/// Returns on SIGTERM or SIGINT.
+pub(super) async fn wait_for_stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),

@@ -1,9 +1,12 @@
 //! Entrypoints: listeners, the HTTP server on each connection, timeouts and graceful shutdown.
 
+pub mod clienthello;
 pub mod conn;
 pub mod handler;
+pub mod proxy_protocol;
+pub mod rewind;
 
-use crate::context::EntryPointInfo;
+use crate::context::{EntryPointInfo, TrustedNets};
 use crate::runtime::Live;
 use conn::{Activity, TrackedIo};
 use handler::ConnInfo;
@@ -29,6 +32,8 @@ pub struct EntryPointSettings {
     pub grace: Duration,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// `proxyProtocol`: the peers whose PROXY header is accepted; `None` when disabled.
+    pub proxy_protocol: Option<Arc<TrustedNets>>,
 }
 
 /// A bound entrypoint.
@@ -87,17 +92,18 @@ impl EntryPoint {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(accept_connection(
-                        stream,
+                    let accepted = Accepted {
                         client,
-                        info.clone(),
-                        settings.read_timeout.unwrap_or(Duration::from_secs(60)),
-                        live.clone(),
-                        builder.clone(),
-                        settings.idle_timeout,
-                        close_rx.clone(),
-                        open.clone(),
-                    ));
+                        entrypoint: info.clone(),
+                        handshake_timeout: settings.read_timeout.unwrap_or(Duration::from_secs(60)),
+                        live: live.clone(),
+                        builder: builder.clone(),
+                        idle_timeout: settings.idle_timeout,
+                        close: close_rx.clone(),
+                        open: open.clone(),
+                        proxy_protocol: settings.proxy_protocol.clone(),
+                    };
+                    tokio::spawn(accept_connection(stream, accepted));
                 }
                 changed = stop.changed(), if accept_deadline.is_none() => {
                     if changed.is_err() || *stop.borrow() {
@@ -122,63 +128,118 @@ impl EntryPoint {
 }
 
 /// The first byte of a TLS handshake record.
-const TLS_HANDSHAKE: u8 = 0x16;
+pub(crate) const TLS_HANDSHAKE: u8 = 0x16;
 
-/// Tells TLS from plain HTTP by the first byte, completes the TLS handshake when there is
-/// one (certificate and options chosen from the ClientHello's SNI), then serves HTTP.
-#[allow(clippy::too_many_arguments)]
-async fn accept_connection(
-    stream: tokio::net::TcpStream,
-    client: SocketAddr,
-    entrypoint: Arc<EntryPointInfo>,
-    handshake_timeout: Duration,
-    live: Arc<Live>,
+/// What serving one accepted connection needs.
+pub struct Accepted {
+    /// The client's address (replaced by a trusted PROXY header's).
+    pub client: SocketAddr,
+    /// The entrypoint.
+    pub entrypoint: Arc<EntryPointInfo>,
+    /// Time allowed for the PROXY header, the ClientHello and the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// The live state.
+    pub live: Arc<Live>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     idle_timeout: Option<Duration>,
     close: watch::Receiver<bool>,
-    open: Arc<()>,
-) {
+    /// Held while the connection is open (graceful shutdown counts these).
+    pub open: Arc<()>,
+    /// Peers whose PROXY header is accepted; `None` when the entrypoint takes none.
+    pub proxy_protocol: Option<Arc<TrustedNets>>,
+}
+
+/// Tells TLS from plain HTTP by the first byte, completes the TLS handshake when there is
+/// one (certificate and options chosen from the ClientHello's SNI), then serves HTTP. With
+/// TCP routers or PROXY protocol on the entrypoint, [`crate::tcp::serve`] decides first.
+async fn accept_connection(stream: tokio::net::TcpStream, accepted: Accepted) {
+    if accepted.proxy_protocol.is_some()
+        || accepted
+            .live
+            .config
+            .load()
+            .tcp
+            .routes(&accepted.entrypoint.name)
+            .is_some()
+    {
+        return crate::tcp::serve::connection(stream, accepted).await;
+    }
     let mut first = [0u8; 1];
-    match tokio::time::timeout(handshake_timeout, stream.peek(&mut first)).await {
+    match tokio::time::timeout(accepted.handshake_timeout, stream.peek(&mut first)).await {
         Ok(Ok(1)) => {}
         _ => return,
     }
     if first[0] != TLS_HANDSHAKE {
-        let conn = Arc::new(ConnInfo {
-            client,
-            entrypoint,
-            tls: false,
-        });
-        return serve_connection(stream, conn, live, builder, idle_timeout, close, open).await;
+        return accepted.http(stream, false).await;
     }
-    let Some(tls) = live.config.load().tls.clone() else {
-        tracing::debug!(%client, "TLS handshake refused: no certificate loaded yet");
-        return;
-    };
-    let handshake = async {
-        let start =
-            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
-                .await?;
-        let config = tls.config_for(start.client_hello().server_name());
-        start.into_stream(config).await
-    };
-    let stream = match tokio::time::timeout(handshake_timeout, handshake).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(%client, entrypoint = %entrypoint.name, error = %e, "TLS handshake failed");
-            return;
+    accepted.http_tls(stream).await;
+}
+
+impl Accepted {
+    /// Serves HTTP on `stream` (already decrypted when `tls`).
+    pub async fn http<S>(self, stream: S, tls: bool)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let conn = Arc::new(ConnInfo {
+            client: self.client,
+            entrypoint: self.entrypoint,
+            tls,
+        });
+        serve_connection(
+            stream,
+            conn,
+            self.live,
+            self.builder,
+            self.idle_timeout,
+            self.close,
+            self.open,
+        )
+        .await;
+    }
+
+    /// Completes a TLS handshake on `stream` (certificate and options by SNI), then serves
+    /// HTTP on it.
+    pub async fn http_tls<S>(self, stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        if let Some(stream) = self.tls_handshake(stream).await {
+            self.http(stream, true).await;
         }
-        Err(_) => {
-            tracing::debug!(%client, entrypoint = %entrypoint.name, "TLS handshake timed out");
-            return;
+    }
+
+    /// Completes a TLS handshake with the configuration's certificates; `None` (logged) when
+    /// it fails.
+    pub async fn tls_handshake<S>(&self, stream: S) -> Option<tokio_rustls::server::TlsStream<S>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let client = self.client;
+        let entrypoint = &self.entrypoint.name;
+        let Some(tls) = self.live.config.load().tls.clone() else {
+            tracing::debug!(%client, "TLS handshake refused: no certificate loaded yet");
+            return None;
+        };
+        let handshake = async {
+            let start =
+                tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+                    .await?;
+            let config = tls.config_for(start.client_hello().server_name());
+            start.into_stream(config).await
+        };
+        match tokio::time::timeout(self.handshake_timeout, handshake).await {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => {
+                tracing::debug!(%client, %entrypoint, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%client, %entrypoint, "TLS handshake timed out");
+                None
+            }
         }
-    };
-    let conn = Arc::new(ConnInfo {
-        client,
-        entrypoint,
-        tls: true,
-    });
-    serve_connection(stream, conn, live, builder, idle_timeout, close, open).await;
+    }
 }
 
 async fn serve_connection<S>(

@@ -1,7 +1,9 @@
 //! Providers of dynamic configuration and the reload loop that applies them.
 
+pub mod aggregate;
+pub mod etcd;
 pub mod file;
 pub mod reload;
 
 pub use file::DynamicSource;
-pub use reload::{ReloadOutcome, Reloader, watch_loop};
+pub use reload::{ReloadOutcome, Reloader, watch_loop, watch_providers};

@@ -29,6 +29,7 @@ struct State {
     plugins: Arc<PluginHost>,
     plugin_set: PluginSet,
     tls_stamp: TlsStamp,
+    etcd: Option<super::etcd::EtcdHandle>,
 }
 
 type TlsStamp = Vec<(String, Option<std::time::SystemTime>, u64)>;
@@ -66,8 +67,17 @@ impl Reloader {
                 plugins,
                 plugin_set: PluginSet::new(),
                 tls_stamp: Vec::new(),
+                etcd: None,
             }))),
             live,
+        }
+    }
+
+    /// Adds the etcd provider: from now on each reload merges its snapshot with the file
+    /// provider's configuration.
+    pub async fn add_etcd(&self, etcd: super::etcd::EtcdHandle) {
+        if let Some(state) = self.state.lock().await.as_mut() {
+            state.etcd = Some(etcd);
         }
     }
 
@@ -111,17 +121,18 @@ type Steps = (State, Result<Option<RuntimeConfig>, String>);
 async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String> {
     // Reading files, resolving registry references and hashing wasm: blocking work.
     let (state_back, loaded) = tokio::task::spawn_blocking(move || {
-        let loaded = state
-            .source
-            .load(Some(&state.static_cfg))
-            .map_err(|e| e.to_string())
-            .and_then(|d| match state.plugins.specs(&d) {
-                Ok(specs) => {
-                    let stamp = crate::tls::files_stamp(&d.tls);
-                    Ok((d, specs, stamp))
-                }
-                Err(errors) => Err(joined(errors)),
-            });
+        let loaded = match &state.etcd {
+            None => state.source.load(Some(&state.static_cfg)),
+            Some(etcd) => super::aggregate::load(&state.source, etcd, &state.static_cfg),
+        }
+        .map_err(|e| e.to_string())
+        .and_then(|d| match state.plugins.specs(&d) {
+            Ok(specs) => {
+                let stamp = crate::tls::files_stamp(&d.tls);
+                Ok((d, specs, stamp))
+            }
+            Err(errors) => Err(joined(errors)),
+        });
         (state, loaded)
     })
     .await
@@ -154,6 +165,9 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
     }
 }
 
+/// The longest a burst of changes delays a reload.
+const DEBOUNCE_MAX: Duration = Duration::from_millis(500);
+
 /// Watches the source and SIGHUP, and reloads after each burst of changes.
 ///
 /// Changes are debounced (a burst of writes becomes one reload) and reloads are spaced by at
@@ -162,6 +176,16 @@ async fn reload_steps(mut state: State, generation: u64) -> Result<Steps, String
 pub async fn watch_loop(
     reloader: Reloader,
     changes: Option<(notify::RecommendedWatcher, tokio::sync::mpsc::Receiver<()>)>,
+    throttle: Duration,
+) {
+    watch_providers(reloader, changes, None, throttle).await
+}
+
+/// [`watch_loop`], also reloading when another provider (etcd) signals on `provider`.
+pub async fn watch_providers(
+    reloader: Reloader,
+    changes: Option<(notify::RecommendedWatcher, tokio::sync::mpsc::Receiver<()>)>,
+    mut provider: Option<tokio::sync::mpsc::Receiver<()>>,
     throttle: Duration,
 ) {
     let (_watcher, mut changes) = match changes {
@@ -176,6 +200,12 @@ pub async fn watch_loop(
                 None => std::future::pending().await,
             }
         };
+        let provided = async {
+            match provider.as_mut() {
+                Some(rx) => rx.recv().await.is_some(),
+                None => std::future::pending().await,
+            }
+        };
         let hangup = async {
             match hup.as_mut() {
                 Some(s) => s.recv().await.is_some(),
@@ -184,14 +214,25 @@ pub async fn watch_loop(
         };
         tokio::select! {
             alive = changed => if !alive { return },
+            alive = provided => if !alive { provider = None },
             _ = hangup => tracing::info!("SIGHUP: reloading configuration"),
         }
         tracing::debug!("configuration change seen");
-        // Debounce: wait until the files have been quiet for a moment.
-        if let Some(rx) = changes.as_mut() {
-            while let Ok(Some(())) =
-                tokio::time::timeout(Duration::from_millis(50), rx.recv()).await
-            {}
+        // Debounce: wait until the providers have been quiet for a moment (at most
+        // DEBOUNCE_MAX, so a steady stream of changes still gets applied).
+        let burst_started = Instant::now();
+        loop {
+            let quiet = Duration::from_millis(50);
+            let more = async {
+                tokio::select! {
+                    Some(()) = async { match changes.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => true,
+                    Some(()) = async { match provider.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => true,
+                    _ = tokio::time::sleep(quiet) => false,
+                }
+            };
+            if !more.await || burst_started.elapsed() >= DEBOUNCE_MAX {
+                break;
+            }
         }
         let started = Instant::now();
         let _ = reloader.reload().await;

@@ -2,7 +2,9 @@
 
 pub mod forward;
 pub mod headers;
+pub mod relay;
 pub mod transport;
 
 pub use forward::{Upstream, forward};
+pub use relay::{Stream, relay};
 pub use transport::{Transport, TransportSettings};

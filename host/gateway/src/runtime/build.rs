@@ -56,6 +56,7 @@ pub struct Builder {
     pub(super) transports: HashMap<String, Arc<Transport>>,
     pub(super) services: HashMap<String, (config::Service, Arc<ServiceRt>)>,
     middlewares: HashMap<String, (config::Middleware, Arc<MiddlewareRt>)>,
+    tcp: crate::tcp::TcpBuilder,
 }
 
 /// What an entrypoint adds to every router on it.
@@ -212,6 +213,19 @@ impl Builder {
                 .ok(),
             None => None,
         };
+        let udp = crate::udp::build(&cfg.udp)
+            .map_err(|errs| b.errors.extend(errs))
+            .unwrap_or_default();
+        let tcp = self
+            .tcp
+            .build(
+                cfg,
+                plugins,
+                &self.static_plugins,
+                self.entrypoints.iter().map(|e| e.name.as_str()),
+            )
+            .map_err(|errs| b.errors.extend(errs))
+            .unwrap_or_default();
         if !b.errors.is_empty() {
             return Err(b.errors);
         }
@@ -240,6 +254,8 @@ impl Builder {
                 .collect(),
             tls,
             generation,
+            tcp,
+            udp,
         })
     }
 }

@@ -60,6 +60,10 @@ pub struct RuntimeConfig {
     pub tls: Option<Arc<crate::tls::TlsRuntime>>,
     /// Counts published configurations, starting at 1.
     pub generation: u64,
+    /// TCP routers, services and middlewares.
+    pub tcp: crate::tcp::TcpRuntime,
+    /// The router serving each UDP entrypoint.
+    pub udp: crate::udp::UdpRuntime,
 }
 
 /// The state shared by every entrypoint: the published configuration and request-wide services.

@@ -121,6 +121,9 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         Some(m) => println!("{}@{} ({shown})", m.name, m.version),
         None => println!("{shown} (no plugin.toml next to it)"),
     }
+    if let Some(lang) = manifest.as_ref().and_then(|m| m.language.as_deref()) {
+        println!("  language: {lang}");
+    }
     println!("  sha256:  {} ({hash_note})", sha256_hex(&bytes));
     match world {
         Some((w, e)) => println!("  world:   {w} (exports {})", e.join(", ")),
