@@ -108,7 +108,14 @@ async fn publish_verify_and_serve(root: &Path, lang: &str) {
 
     let verified = ok(root, &["verify", "--registry", reg_s, "hello"]);
     assert!(verified.contains("http-middleware"), "{verified}");
-    assert!(verified.contains(lang), "{lang} named: {verified}");
+    let language = match lang {
+        "js" => "javascript",
+        other => other,
+    };
+    assert!(
+        verified.contains(&format!("language: {language}")),
+        "{verified}"
+    );
     assert!(
         verified.contains("wasmgate:plugin/log@"),
         "imports listed: {verified}"
