@@ -540,3 +540,52 @@ async fn etcd_over_tls_with_a_client_certificate() {
     .await
     .expect("a router written to etcd over TLS is served");
 }
+
+#[tokio::test]
+async fn etcd_with_a_user_name_and_password() {
+    let Some(cluster) = EtcdCluster::start(1).unwrap() else {
+        return;
+    };
+    cluster
+        .etcdctl(&["user", "add", "root", "--new-user-password=rootpw"])
+        .unwrap();
+    cluster
+        .etcdctl(&["user", "add", "gw", "--new-user-password=gwpw"])
+        .unwrap();
+    cluster.etcdctl(&["role", "add", "reader"]).unwrap();
+    cluster
+        .etcdctl(&[
+            "role",
+            "grant-permission",
+            "reader",
+            "--prefix=true",
+            "read",
+            "traefik/",
+        ])
+        .unwrap();
+    cluster
+        .etcdctl(&["user", "grant-role", "gw", "reader"])
+        .unwrap();
+    cluster.etcdctl(&["auth", "enable"]).unwrap();
+    let backend = HttpBackend::builder("be").start().await;
+    let static_yaml = format!(
+        "{}    username: gw\n    password: gwpw\n",
+        static_cfg(&cluster.client_urls(), "0s")
+    );
+    let gw = TestGateway::with_static(&static_yaml, &file_services(&backend)).await;
+    let root = ["--user=root:rootpw", "put"];
+    let put = |key: &str, value: &str| {
+        let mut args = root.to_vec();
+        args.extend([key, value]);
+        cluster.etcdctl(&args).unwrap();
+    };
+    put("traefik/http/routers/api/service", "backend@file");
+    put("traefik/http/routers/api/rule", "Path(`/api`)");
+    let client = gw.client();
+    wait_for(
+        || async { status(&client, "http://app.test/api").await == Some(StatusCode::OK) },
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("a gateway authenticated as a reader serves etcd's routers");
+}

@@ -235,3 +235,25 @@ async fn a_broken_udp_service_keeps_the_last_good_one() {
     let c = client().await;
     assert_eq!(ask(&c, addr, "x").await.as_deref(), Some("one:x"));
 }
+
+#[tokio::test]
+async fn bad_udp_entrypoint_settings_are_refused_with_their_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("static.yml");
+    std::fs::write(&path, static_cfg("    udp:\n      maxSessions: 0")).expect("write");
+    let err = wasmgate::GatewayConfig::from_file(&path)
+        .expect_err("maxSessions 0 is refused")
+        .to_string();
+    assert!(err.contains("udp.maxSessions"), "{err}");
+    assert!(err.contains("static.yml:"), "{err}");
+
+    std::fs::write(&path, static_cfg("    udp:\n      timeout: 0s")).expect("write");
+    std::fs::write(dir.path().join("dynamic.yml"), "{}").expect("write");
+    let config = wasmgate::GatewayConfig::from_file(&path).expect("static config");
+    let err = wasmgate::Gateway::start(config)
+        .await
+        .err()
+        .expect("a zero timeout is refused")
+        .to_string();
+    assert!(err.contains("udp.timeout"), "{err}");
+}

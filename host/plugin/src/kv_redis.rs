@@ -2,10 +2,10 @@
 //! counts across all of them).
 //!
 //! Keys are `<prefix>:<plugin>:<key>`. Every command is bounded by a timeout: when Redis is
-//! slow or down the plugin gets [`KvError::Unavailable`] at once and decides what to do
-//! (the rate limiter lets the request through); the gateway never waits on Redis longer
-//! than the timeout, and after a failed connection attempt it does not try again for
-//! [`RECONNECT_PAUSE`], answering errors immediately.
+//! slow or down the plugin gets [`KvError::Unavailable`] and decides what to do (the rate
+//! limiter lets the request through). A call never waits on Redis longer than the timeout,
+//! and after a failure calls fail at once for [`RECONNECT_PAUSE`] before Redis is tried
+//! again, so an outage costs one timeout per second, not one per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -76,14 +76,28 @@ impl RedisKv {
         Ok(format!("{}:{ns}:{key}", self.prefix))
     }
 
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Remembers a failure: for [`RECONNECT_PAUSE`], calls fail at once.
+    fn failed(&self, error: KvError) -> KvError {
+        if matches!(error, KvError::Unavailable(_)) {
+            self.failed_at.store(self.now_ms(), Ordering::Relaxed);
+        }
+        error
+    }
+
     async fn connection(&self) -> Result<ConnectionManager, KvError> {
+        let failed = self.failed_at.load(Ordering::Relaxed);
+        let now = self.now_ms();
+        if failed != 0 && now.saturating_sub(failed) < RECONNECT_PAUSE.as_millis() as u64 {
+            return Err(KvError::Unavailable(
+                "redis: unavailable (failed less than a second ago)".to_owned(),
+            ));
+        }
         if let Some(c) = self.connection.get() {
             return Ok(c.clone());
-        }
-        let failed = self.failed_at.load(Ordering::Relaxed);
-        let now = self.started.elapsed().as_millis() as u64 + 1;
-        if failed != 0 && now.saturating_sub(failed) < RECONNECT_PAUSE.as_millis() as u64 {
-            return Err(KvError::Unavailable("redis: not connected".to_owned()));
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.timeout)
@@ -101,9 +115,8 @@ impl RedisKv {
         match attempt.await {
             Ok(c) => Ok(c.clone()),
             Err(e) => {
-                self.failed_at.store(now, Ordering::Relaxed);
                 tracing::warn!(error = %e, "plugin kv: cannot connect to redis");
-                Err(e)
+                Err(self.failed(e))
             }
         }
     }
@@ -113,8 +126,8 @@ impl RedisKv {
         let mut conn = self.connection().await?;
         tokio::time::timeout(self.timeout, cmd.query_async(&mut conn))
             .await
-            .map_err(|_| unavailable("timed out"))?
-            .map_err(unavailable)
+            .map_err(|_| self.failed(unavailable("timed out")))?
+            .map_err(|e| self.failed(unavailable(e)))
     }
 }
 
@@ -164,16 +177,66 @@ impl KvStore for RedisKv {
             let result: Result<i64, redis::RedisError> =
                 tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn))
                     .await
-                    .map_err(|_| unavailable("timed out"))?;
+                    .map_err(|_| self.failed(unavailable("timed out")))?;
             result.map_err(|e| {
                 if e.kind() == redis::ErrorKind::ResponseError
                     || e.to_string().contains("not an integer")
                 {
                     KvError::NotANumber
                 } else {
-                    unavailable(e)
+                    self.failed(unavailable(e))
                 }
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmgate_test_harness::RedisServer;
+
+    #[tokio::test]
+    async fn counts_atomically_expires_and_reports_errors() {
+        let Some(mut redis) = RedisServer::start().unwrap() else {
+            return;
+        };
+        let a = RedisKv::new(&redis.url(), "t", Duration::from_millis(200)).unwrap();
+        let b = RedisKv::new(&redis.url(), "t", Duration::from_millis(200)).unwrap();
+        let ttl = Some(Duration::from_millis(300));
+        assert_eq!(a.increment("p", "n", 1, ttl).await, Ok(1));
+        assert_eq!(
+            b.increment("p", "n", 2, ttl).await,
+            Ok(3),
+            "one counter for both"
+        );
+        assert_eq!(
+            b.increment("other", "n", 1, ttl).await,
+            Ok(1),
+            "namespaces apart"
+        );
+        a.set("p", "s", b"text".to_vec(), None).await.unwrap();
+        assert_eq!(
+            a.increment("p", "s", 1, None).await,
+            Err(KvError::NotANumber)
+        );
+        assert_eq!(b.get("p", "s").await, Ok(Some(b"text".to_vec())));
+        assert_eq!(a.delete("p", "s").await, Ok(true));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            a.increment("p", "n", 1, ttl).await,
+            Ok(1),
+            "expired with its ttl"
+        );
+
+        redis.stop().unwrap();
+        assert!(matches!(
+            a.get("p", "n").await,
+            Err(KvError::Unavailable(_))
+        ));
+        assert!(matches!(
+            a.increment("p", "n", 1, ttl).await,
+            Err(KvError::Unavailable(_))
+        ));
     }
 }

@@ -279,6 +279,41 @@ mod tests {
     }
 
     #[test]
+    fn etcd_elements_are_qualified_and_shared_names_conflict() {
+        let file = wasmgate_config::parse_dynamic(
+            "http:\n  services:\n    api:\n      loadBalancer:\n        servers: [{url: 'http://127.0.0.1:1'}]\ntls:\n  options:\n    strict: {}\n",
+            wasmgate_config::Format::Yaml,
+            "file.yml",
+        )
+        .unwrap();
+        let pairs: Vec<(String, String)> = [
+            ("traefik/http/routers/api/rule", "Path(`/`)"),
+            ("traefik/http/routers/api/service", "api@file"),
+            ("traefik/http/routers/api/middlewares/0", "strip"),
+            (
+                "traefik/http/middlewares/strip/stripPrefix/prefixes/0",
+                "/x",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let etcd = wasmgate_config::kv::decode_unvalidated("traefik", &pairs, ETCD).unwrap();
+        let mut merged = file.clone();
+        merge(&mut merged, qualify(etcd, ETCD), ETCD).unwrap();
+        let router = &merged.http.routers["api@etcd"];
+        assert_eq!(router.service.as_deref(), Some("api"));
+        assert_eq!(router.middlewares, vec!["strip@etcd".to_owned()]);
+        assert!(wasmgate_config::validate(None, &merged).is_empty());
+
+        let mut again = merged.clone();
+        let mut twice = wasmgate_config::DynamicConfig::default();
+        twice.tls.options = file.tls.options.clone();
+        let errors = merge(&mut again, twice, ETCD).unwrap_err().to_string();
+        assert!(errors.contains("tls.options.strict"), "{errors}");
+    }
+
+    #[test]
     fn references_resolve_within_their_provider() {
         assert_eq!(resolve("api", "etcd"), "api@etcd");
         assert_eq!(resolve("api@file", "etcd"), "api");

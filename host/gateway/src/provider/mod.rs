@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod etcd;
+mod etcd_client;
 pub mod file;
 pub mod reload;
 
