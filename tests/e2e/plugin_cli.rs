@@ -84,7 +84,6 @@ async fn full_loop(lang: &str) {
 /// Builds `root/hello`, publishes it to `root/registry`, verifies it, serves it from the
 /// registry through the gateway, and shows a tampered copy refused.
 async fn publish_verify_and_serve(root: &Path, lang: &str) {
-
     let hello = root.join("hello");
     let built = ok(&hello, &["build"]);
     assert!(built.contains("sha256"), "{built}");

@@ -201,7 +201,8 @@ fn coerce(target: &Value, message: &str) -> Option<Value> {
         }
         // ... and a section present without settings as an empty value.
         Value::String(s)
-            if s.is_empty() && (expected.starts_with("struct ") || expected.starts_with("a map")) =>
+            if s.is_empty()
+                && (expected.starts_with("struct ") || expected.starts_with("a map")) =>
         {
             Some(Value::Object(Map::new()))
         }

@@ -36,8 +36,8 @@ pub use features::{
     UNSUPPORTED_PREFIX, resolve_name,
 };
 pub use load::{
-    Checked, Format, check, load_dynamic, load_dynamic_checked, load_dynamic_dir, load_static, read_dynamic_unvalidated,
-    parse_dynamic, parse_static,
+    Checked, Format, check, load_dynamic, load_dynamic_checked, load_dynamic_dir, load_static,
+    parse_dynamic, parse_static, read_dynamic_unvalidated,
 };
 pub use model::*;
 pub use validate::validate;

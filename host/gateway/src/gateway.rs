@@ -184,7 +184,9 @@ impl Gateway {
                 // Serve etcd's routes from the start when it answers quickly; otherwise
                 // start with the other providers and add etcd's when it does.
                 if !etcd.wait_synced(std::time::Duration::from_secs(2)).await {
-                    tracing::warn!("etcd provider: not reachable yet; starting with the other providers");
+                    tracing::warn!(
+                        "etcd provider: not reachable yet; starting with the other providers"
+                    );
                 }
                 Some(rx)
             }

@@ -20,8 +20,8 @@ pub mod provider;
 pub mod proxy;
 pub mod runtime;
 pub mod service;
-pub mod tcp_gateway;
 pub mod tcp;
+pub mod tcp_gateway;
 pub mod tls;
 pub mod udp;
 

@@ -191,12 +191,7 @@ fn header_names(h: &HeaderMap) -> Vec<String> {
 }
 
 /// Sets or appends a header. The value's string moves into the header (no copy).
-fn header_set(
-    h: &mut HeaderMap,
-    name: &str,
-    value: String,
-    append: bool,
-) -> Result<(), HttpError> {
+fn header_set(h: &mut HeaderMap, name: &str, value: String, append: bool) -> Result<(), HttpError> {
     let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?;
     let v = HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes()))

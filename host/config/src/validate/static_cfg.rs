@@ -214,10 +214,7 @@ fn providers(c: &mut StaticCheck, config: &StaticConfig) {
         if let Some(tls) = &etcd.tls
             && tls.cert.is_some() != tls.key.is_some()
         {
-            c.error(
-                e_at.key("tls"),
-                "`cert` and `key` must be given together",
-            );
+            c.error(e_at.key("tls"), "`cert` and `key` must be given together");
         }
     }
     for (key, field) in [
