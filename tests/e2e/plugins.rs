@@ -405,6 +405,73 @@ async fn plugins_resolve_from_registry_folders_and_hashes_are_verified() {
     assert_eq!(status, 200);
 }
 
+/// `wasm` with a custom section appended: the same component, another hash.
+fn variant_of(wasm: &str, tag: &str) -> tempfile::NamedTempFile {
+    let mut bytes = std::fs::read(wasm).unwrap();
+    let name = b"wasmgate-test";
+    let payload = tag.as_bytes();
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128, "one-byte LEB sizes");
+    bytes.push(0);
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_version_published_to_a_watched_registry_reaches_latest_at_once() {
+    let be = HttpBackend::builder("be").start().await;
+    let registry = tempfile::tempdir().unwrap();
+    publish(registry.path(), "0.1.0", guests::HEADER_STAMP, None);
+    let static_cfg = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
+        registry.path().display()
+    );
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp: {{}}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"header-stamp@latest\"\n",
+        lb("s", &[&be.url()])
+    );
+    let gw = TestGateway::with_static(&static_cfg, &dynamic).await;
+    let count = async || {
+        let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/")
+            .await
+            .unwrap();
+        v["headers"]["x-plugin-count"][0]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    // One instance serves sequential requests: its counter grows.
+    let mut last = 0;
+    for _ in 0..5 {
+        last = count().await;
+    }
+    assert!(last >= 5, "state kept by version 0.1.0: {last}");
+
+    // Publishing 0.2.0 (another hash) replaces the plugin without any config change or
+    // signal: the new version's fresh instance counts from 1 again.
+    let v2 = variant_of(guests::HEADER_STAMP, "0.2.0");
+    publish(registry.path(), "0.2.0", v2.path().to_str().unwrap(), None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = count().await;
+        if n < last {
+            break;
+        }
+        last = n;
+        assert!(
+            Instant::now() < deadline,
+            "0.2.0 not loaded: the counter is still {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn first_party_plugins_short_circuit_rewrite_bodies_and_call_out() {
     let be = HttpBackend::builder("be").start().await;

@@ -176,10 +176,17 @@ impl Gateway {
         } else {
             None
         };
+        // etcd and the registry folders (for `name@latest` plugins) signal on one channel.
+        let (provider_tx, provider_rx) = tokio::sync::mpsc::channel(1);
+        let registry_watcher =
+            crate::provider::registry_watch::watch(plugins.clone(), provider_tx.clone())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot watch the plugin registry folders");
+                    None
+                });
         let etcd_changes = match &static_cfg.providers.etcd {
             Some(etcd_cfg) => {
-                let (tx, rx) = tokio::sync::mpsc::channel(1);
-                let etcd = crate::provider::etcd::spawn(etcd_cfg, tx)?;
+                let etcd = crate::provider::etcd::spawn(etcd_cfg, provider_tx.clone())?;
                 reloader.add_etcd(etcd.clone()).await;
                 // Serve etcd's routes from the start when it answers quickly; otherwise
                 // start with the other providers and add etcd's when it does.
@@ -188,10 +195,13 @@ impl Gateway {
                         "etcd provider: not reachable yet; starting with the other providers"
                     );
                 }
-                Some(rx)
+                Some(())
             }
             None => None,
         };
+        drop(provider_tx);
+        let provider_rx =
+            (etcd_changes.is_some() || registry_watcher.is_some()).then_some(provider_rx);
         if let Err(e) = reloader.reload().await {
             tracing::error!("starting without routes until the configuration is fixed: {e}");
         }
@@ -209,12 +219,11 @@ impl Gateway {
             .providers_throttle_duration
             .to_std()
             .unwrap_or_default();
-        let watcher = Some(tokio::spawn(watch_providers(
-            reloader.clone(),
-            changes,
-            etcd_changes,
-            throttle,
-        )));
+        let watch_reloader = reloader.clone();
+        let watcher = Some(tokio::spawn(async move {
+            let _registry_watcher = registry_watcher;
+            watch_providers(watch_reloader, changes, provider_rx, throttle).await
+        }));
         Ok(Gateway {
             live,
             plugins,

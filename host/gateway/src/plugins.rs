@@ -31,6 +31,9 @@ pub struct PluginHost {
     registries: Vec<PathBuf>,
     base_dir: PathBuf,
     definitions: BTreeMap<String, PluginDef>,
+    /// Whether the configuration last given to [`PluginHost::specs`] uses a `name@latest`
+    /// source (the registry folders are then watched).
+    wants_latest: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -91,6 +94,7 @@ impl PluginHost {
                 .collect(),
             base_dir: base_dir.to_path_buf(),
             definitions: static_cfg.plugins.definitions.clone(),
+            wants_latest: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -103,9 +107,26 @@ impl PluginHost {
         definition(dynamic, &self.definitions, name)
     }
 
+    /// The registry folders of the static configuration.
+    pub fn registries(&self) -> &[PathBuf] {
+        &self.registries
+    }
+
+    /// Whether the configuration last resolved uses a `name@latest` plugin source.
+    pub fn wants_latest(&self) -> bool {
+        self.wants_latest.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The plugin instances `dynamic` needs: one pool per plugin middleware and per plugin
     /// used in a rule.
     pub fn specs(&self, dynamic: &DynamicConfig) -> Result<Vec<PluginSpec>, Vec<BuildError>> {
+        let latest = dynamic
+            .plugins
+            .values()
+            .chain(self.definitions.values())
+            .any(|d| wasmgate_plugin::registry::latest_name(&d.source).is_some());
+        self.wants_latest
+            .store(latest, std::sync::atomic::Ordering::Relaxed);
         let mut specs = Vec::new();
         let mut errors = Vec::new();
         for (mw, def) in &dynamic.http.middlewares {

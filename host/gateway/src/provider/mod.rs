@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod etcd;
 mod etcd_client;
 pub mod file;
+pub mod registry_watch;
 pub mod reload;
 
 pub use file::DynamicSource;
