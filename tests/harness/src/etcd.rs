@@ -340,7 +340,13 @@ mod tests {
         };
         cluster.etcdctl(&["put", "k", "v1"])?;
         cluster.stop_member(2)?;
-        cluster.etcdctl(&["put", "k", "v2"])?;
+        // The two left keep quorum; the first write may wait out a leader election (and
+        // etcdctl may first try the stopped member), so it is retried for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while let Err(e) = cluster.etcdctl(&["put", "k", "v2"]) {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "{e:#}");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         cluster.start_member(2)?;
         let url = cluster.client_urls()[2].clone();
         let got = etcdctl(&url, &["get", "k", "--print-value-only"])?;
