@@ -3,11 +3,10 @@
 //! a tcp-filter plugin, bad ClientHellos and live reload.
 
 use crate::support::{STATIC_WEB, TestGateway, lb};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use crate::tls::capturing_client;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -70,64 +69,13 @@ async fn tls_echo_backend(name: &str) -> (SocketAddr, CertificateDer<'static>) {
     (addr, der)
 }
 
-/// Accepts any server certificate and remembers it.
-#[derive(Debug, Default)]
-struct Capture(Mutex<Option<CertificateDer<'static>>>);
-
-impl ServerCertVerifier for Capture {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = Some(end_entity.clone().into_owned());
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn client_config() -> (Arc<ClientConfig>, Arc<Capture>) {
-    let capture = Arc::new(Capture::default());
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(capture.clone())
-            .with_no_client_auth();
-    (Arc::new(config), capture)
-}
-
 /// Opens TLS to `addr` with `sni`, sends `msg`, returns (what came back, server certificate).
 async fn tls_echo(
     addr: SocketAddr,
     sni: &str,
     msg: &[u8],
 ) -> std::io::Result<(Vec<u8>, CertificateDer<'static>)> {
-    let (config, capture) = client_config();
+    let (config, capture) = capturing_client();
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(sni.to_owned()).unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(config)
@@ -252,7 +200,7 @@ async fn client_hello_split_over_records_and_writes() {
 /// records per write; then the handshake and an echo complete normally.
 fn fragmented_hello_echo(addr: SocketAddr, sni: &str) -> Vec<u8> {
     use std::io::{Read, Write};
-    let (config, _) = client_config();
+    let (config, _) = capturing_client();
     let name = ServerName::try_from(sni.to_owned()).unwrap();
     let mut conn = rustls::ClientConnection::new(config, name).unwrap();
     let mut hello = Vec::new();
@@ -322,7 +270,7 @@ async fn http_and_tcp_routers_share_an_entrypoint() {
         "plain HTTP falls through to the HTTP routers"
     );
     // TLS whose SNI no TCP router takes is HTTPS for the HTTP routers.
-    let (config, _) = client_config();
+    let (config, _) = capturing_client();
     let tcp = TcpStream::connect(gw.addr()).await.unwrap();
     let name = ServerName::try_from("secure.test").unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(config)

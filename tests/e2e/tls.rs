@@ -60,7 +60,7 @@ impl Ca {
 
 /// Accepts any server certificate and remembers it, to see which one was served.
 #[derive(Debug, Default)]
-struct Capture(Mutex<Option<CertificateDer<'static>>>);
+pub(crate) struct Capture(pub(crate) Mutex<Option<CertificateDer<'static>>>);
 
 impl ServerCertVerifier for Capture {
     fn verify_server_cert(
@@ -101,8 +101,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The DNS names of the certificate the server presents for `sni`.
-async fn served_names(addr: SocketAddr, sni: &str) -> Vec<String> {
+/// A client that accepts any server certificate and captures it.
+pub(crate) fn capturing_client() -> (Arc<ClientConfig>, Arc<Capture>) {
     let capture = Arc::new(Capture::default());
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -110,8 +110,14 @@ async fn served_names(addr: SocketAddr, sni: &str) -> Vec<String> {
         .dangerous()
         .with_custom_certificate_verifier(capture.clone())
         .with_no_client_auth();
+    (Arc::new(config), capture)
+}
+
+/// The DNS names of the certificate the server presents for `sni`.
+async fn served_names(addr: SocketAddr, sni: &str) -> Vec<String> {
+    let (config, capture) = capturing_client();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(config);
     connector
         .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
         .await
