@@ -36,7 +36,7 @@ type RouteMatcher interface {
 // HandleMiddleware for the settings).
 func HandleRouteMatcher[S any](newMatcher func(settings S) (RouteMatcher, error)) {
 	var m RouteMatcher
-	exports.InitFunc = func(settings string) witTypes.Result[witTypes.Unit, string] {
+	exports.ConfigureFunc = func(settings string) witTypes.Result[witTypes.Unit, string] {
 		var err error
 		m, err = construct(settings, newMatcher)
 		if err != nil {

@@ -29,23 +29,26 @@ func hostLogEnabled(level uint8) bool { return hostlog.Enabled(level) }
 
 // Middleware is an HTTP middleware (world http-middleware). One value lives
 // per instance: its fields keep state between the requests of that instance.
-// Embed [Passthrough] to get default methods.
+// A middleware that also implements [ResponseHandler] sees responses; one
+// that does not is request-only, which the gateway serves with one call per
+// request and no instance held while the service answers.
 type Middleware interface {
 	// OnRequest runs before the service; return [Continue] or [Respond].
 	OnRequest(req *Request) Action
+}
+
+// ResponseHandler is implemented by a [Middleware] with a response phase.
+type ResponseHandler interface {
 	// OnResponse runs with the service's response; the request is read-only.
 	OnResponse(req *Request, resp *Response)
 }
 
-// Passthrough gives a middleware the default methods: continue, and leave the
-// response alone.
+// Passthrough gives a middleware that only handles responses its OnRequest
+// (continue).
 type Passthrough struct{}
 
 // OnRequest continues.
 func (Passthrough) OnRequest(*Request) Action { return Continue }
-
-// OnResponse does nothing.
-func (Passthrough) OnResponse(*Request, *Response) {}
 
 // HandleMiddleware registers the plugin's constructor; call it from an
 // init function of the main package. It runs once per instance with the
@@ -53,7 +56,7 @@ func (Passthrough) OnResponse(*Request, *Response) {}
 // refuses the plugin at load.
 func HandleMiddleware[S any](newMiddleware func(settings S) (Middleware, error)) {
 	var mw Middleware
-	exports.InitFunc = func(settings string) witTypes.Result[witTypes.Unit, string] {
+	exports.ConfigureFunc = func(settings string) witTypes.Result[witTypes.Unit, string] {
 		var err error
 		mw, err = construct(settings, newMiddleware)
 		if err != nil {
@@ -78,13 +81,17 @@ func HandleMiddleware[S any](newMiddleware func(settings S) (Middleware, error))
 		}
 		return types.MakeActionRespond(types.HttpResponse{Status: r.Status, Headers: headers, Body: r.Body})
 	}
-	exports.OnResponseFunc = func(rawReq *types.Request, rawResp *types.Response) {
-		req := Request{raw: rawReq}
-		resp := Response{raw: rawResp}
-		mw.OnResponse(&req, &resp)
+	exports.OnResponseFunc = func(rawReq *types.Request, rawResp *types.Response) bool {
+		handler, ok := mw.(ResponseHandler)
+		if ok {
+			req := Request{raw: rawReq}
+			resp := Response{raw: rawResp}
+			handler.OnResponse(&req, &resp)
+		}
 		rawReq.Drop()
 		rawResp.Drop()
 		collectIfGrown()
+		return ok
 	}
 }
 

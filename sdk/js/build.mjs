@@ -100,7 +100,7 @@ await rewrite(join(work, 'plugin'));
 
 const entryRel = `./plugin/${relative(pluginDir, entry)}`;
 const names =
-  values.world === 'route-matcher' ? ['init', 'matches'] : ['init', 'onRequest', 'onResponse'];
+  values.world === 'route-matcher' ? ['configure', 'matches'] : ['configure', 'onRequest', 'onResponse'];
 const entryPath = join(work, 'entry.js');
 await writeFile(
   entryPath,
@@ -120,20 +120,21 @@ if (values.world === 'http-middleware') {
   witPath = join(work, 'wit');
   await cp(resolve(values.wit), witPath, { recursive: true, filter: (s) => !s.endsWith('.md') });
   worldName = 'js-http-middleware';
-  await writeFile(
-    join(witPath, 'js-plugin.wit'),
-    `package wasmgate:plugin@0.1.0;
-
-world js-http-middleware {
-    import types;
-    import log;
-${[...uses].map((i) => `    import ${i};\n`).join('')}    use types.{request, response, action};
-    export init: func(settings: string) -> result<_, string>;
-    export on-request: func(req: borrow<request>) -> action;
-    export on-response: func(req: borrow<request>, resp: borrow<response>);
-}
-`,
-  );
+  // The http-middleware world of worlds.wit, renamed, without the host
+  // interfaces the plugin does not use.
+  const worlds = await readFile(join(witPath, 'worlds.wit'), 'utf8');
+  const body = worlds.match(/^world http-middleware \{\n([\s\S]*?)^\}/m);
+  if (!body) throw new Error(`no http-middleware world in ${values.wit}/worlds.wit`);
+  const optional = new Set(['kv', 'outbound-http']);
+  const lines = body[1]
+    .split('\n')
+    .filter((l) => {
+      const m = l.match(/^\s*import ([\w-]+);/);
+      return !m || !optional.has(m[1]) || uses.has(m[1]);
+    })
+    .join('\n');
+  const pkg = (await readFile(join(witPath, 'types.wit'), 'utf8')).match(/^package [^;]+;/m)[0];
+  await writeFile(join(witPath, 'js-plugin.wit'), `${pkg}\n\nworld js-http-middleware {\n${lines}}\n`);
 }
 
 const started = Date.now();

@@ -13,7 +13,7 @@
 // throws an error whose `payload` is the WIT `http-error`
 // (`{ tag: 'invalid', val: why }`, `{ tag: 'read-only' }`, ...).
 
-import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.1.0';
+import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.2.0';
 
 const encoder = new TextEncoder();
 
@@ -24,7 +24,8 @@ const KIND = Symbol.for('wasmgate.kind');
  * Declares an HTTP middleware (world `http-middleware`). `factory(settings)`
  * runs once per instance with the settings object (`{}` when none) and
  * returns the handlers: `{ onRequest(req), onResponse(req, resp) }`, both
- * optional. Throwing refuses the plugin at load with the error's message.
+ * optional (leave `onResponse` out when the plugin only acts on requests: the
+ * gateway then makes one call per request). Throwing refuses the plugin at load with the error's message.
  * `onRequest` returns nothing to continue, or `respond(...)` to answer.
  */
 export function middleware(factory) {
@@ -90,7 +91,7 @@ export function exportsFor(plugin, world) {
     throw new Error(`the plugin's default export must be ${world === 'route-matcher' ? 'matcher' : 'middleware'}(factory)`);
   }
   let handlers = null;
-  const init = (settingsJson) => {
+  const configure = (settingsJson) => {
     let settings;
     try {
       settings = settingsJson.trim() === '' ? {} : JSON.parse(settingsJson);
@@ -105,18 +106,22 @@ export function exportsFor(plugin, world) {
   };
   if (world === 'route-matcher') {
     return {
-      init,
+      configure,
       matches: (req) => Boolean(handlers.matches(req)),
     };
   }
   return {
-    init,
+    configure,
     onRequest: (req) => {
       if (!handlers.onRequest) return CONTINUE;
       return handlers.onRequest(req) || CONTINUE;
     },
+    // False tells the gateway that the plugin has no response phase: it then
+    // stops calling onResponse and holds no instance while the service answers.
     onResponse: (req, resp) => {
-      if (handlers.onResponse) handlers.onResponse(req, resp);
+      if (!handlers.onResponse) return false;
+      handlers.onResponse(req, resp);
+      return true;
     },
   };
 }

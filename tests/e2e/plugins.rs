@@ -116,6 +116,67 @@ plugins:
 }
 
 #[tokio::test]
+async fn a_request_only_plugin_gives_its_instance_back_before_the_service_answers() {
+    // One instance each and a service that takes 400 ms: header-stamp (with a response phase)
+    // holds its instance until the response, so of three concurrent requests two wait past
+    // the acquire timeout (100 ms) and fail; path-deny (request only) serves all three.
+    let be = HttpBackend::builder("slow").start().await;
+    let dynamic = format!(
+        r#"http:
+  routers:
+    deny:
+      rule: "Host(`deny.test`)"
+      middlewares: [deny]
+      service: s
+    stamp:
+      rule: "Host(`stamp.test`)"
+      middlewares: [stamp]
+      service: s
+  middlewares:
+    deny: {{ plugin: {{ path-deny: {{ deny: ["/admin"] }} }} }}
+    stamp: {{ plugin: {{ header-stamp: {{}} }} }}
+  services:
+{}
+plugins:
+  path-deny:
+    source: "{}"
+    limits: {{ maxInstances: 1 }}
+  header-stamp:
+    source: "{}"
+    limits: {{ maxInstances: 1 }}
+"#,
+        lb("s", &[&be.url()]),
+        guests::PATH_DENY,
+        guests::HEADER_STAMP,
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let client = gw.client();
+    // The first response tells the gateway that path-deny has no response phase.
+    for host in ["deny.test", "stamp.test"] {
+        let (status, _, _) = get(&client, &format!("http://{host}/")).await.unwrap();
+        assert_eq!(status, 200, "{host}");
+    }
+    let (status, _, _) = get(&client, "http://deny.test/admin").await.unwrap();
+    assert_eq!(status, 403, "path-deny still refuses");
+    for (host, want_ok) in [("deny.test", 3), ("stamp.test", 1)] {
+        let calls = (0..3).map(|_| {
+            let client = client.clone();
+            let url = format!("http://{host}/delay/400");
+            async move { get(&client, &url).await.unwrap().0 }
+        });
+        let statuses = futures_util::future::join_all(calls).await;
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, want_ok, "{host}: {statuses:?}");
+        if want_ok < 3 {
+            assert!(
+                statuses.iter().all(|s| *s == 200 || *s == 500),
+                "{statuses:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_failing_plugin_only_fails_its_own_request() {
     let be = HttpBackend::builder("be").start().await;
     let dynamic = format!(
@@ -355,7 +416,7 @@ fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&s
     let sha = sha.map_or_else(|| sha256_hex(&dir.join("plugin.wasm")), str::to_owned);
     std::fs::write(
         dir.join("plugin.toml"),
-        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.1.0\"\nsha256 = \"{sha}\"\n"),
+        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.0\"\nsha256 = \"{sha}\"\n"),
     )
     .unwrap();
 }

@@ -340,6 +340,9 @@ impl PluginMiddleware {
             *req.body_mut() = body::full(bytes);
         }
         match result {
+            // A plugin without a response phase gives its instance back now, so it is not
+            // held while the service answers (and the request head is not kept for it).
+            Ok(Action::Continue) if !self.plugin.handles_response() => Flow::Continue,
             Ok(Action::Continue) => {
                 leases.push(HeldLease {
                     lease,

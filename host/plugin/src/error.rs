@@ -5,8 +5,8 @@ use std::fmt;
 /// The entry point of a plugin that was running when a call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
-    /// Instantiation and `init(settings)`.
-    Init,
+    /// Instantiation and `configure(settings)`.
+    Configure,
     /// `on-request` of an HTTP middleware.
     OnRequest,
     /// `on-response` of an HTTP middleware.
@@ -20,7 +20,7 @@ pub enum Phase {
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Phase::Init => "init",
+            Phase::Configure => "configure",
             Phase::OnRequest => "on-request",
             Phase::OnResponse => "on-response",
             Phase::Matches => "matches",
@@ -42,7 +42,7 @@ pub enum FailureReason {
     /// Every instance was busy for longer than the acquire timeout.
     Busy,
     /// The guest returned something the host cannot use (an invalid status,
-    /// header, or an `init` error).
+    /// header, or a `configure` error).
     Invalid,
 }
 
@@ -70,7 +70,7 @@ pub struct CallError {
     pub phase: Phase,
     /// The class of failure.
     pub reason: FailureReason,
-    /// The error text (trap message, init error).
+    /// The error text (trap message, configure error).
     pub message: String,
     /// The guest backtrace, one frame per line, when the guest trapped.
     pub backtrace: Option<String>,
@@ -106,10 +106,23 @@ pub enum PluginError {
     NotGranted {
         /// The plugin's name.
         plugin: String,
-        /// The full import name, e.g. `wasmgate:plugin/outbound-http@0.1.0`.
+        /// The full import name, e.g. `wasmgate:plugin/outbound-http@0.2.0`.
         import: String,
         /// How to grant it, if it can be granted.
         hint: String,
+    },
+    /// The component was built against another, incompatible version of the
+    /// `wasmgate:plugin` WIT package.
+    #[error(
+        "plugin `{plugin}` was built against `{import}`, but this gateway implements wasmgate:plugin@{ours}: rebuild it with the current SDK"
+    )]
+    WitVersion {
+        /// The plugin's name.
+        plugin: String,
+        /// The import that names the other version.
+        import: String,
+        /// The version the gateway implements.
+        ours: &'static str,
     },
     /// A limit or setting of the spec is out of range.
     #[error("plugin `{plugin}`: {message}")]

@@ -21,6 +21,28 @@ const ALWAYS: &[&str] = &[
     "wasmgate:plugin/tcp-types@",
 ];
 
+/// The version of the `wasmgate:plugin` WIT package this host implements
+/// (the `package` line of `wit/types.wit`).
+pub fn wit_version() -> &'static str {
+    const TYPES: &str = include_str!("../../../wit/types.wit");
+    TYPES
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package wasmgate:plugin@"))
+        .map_or("0.0.0", |v| v.trim_end_matches(';').trim())
+}
+
+/// Whether a component built against `version` links with this host: the
+/// same major version, and for 0.x the same minor, no newer than ours.
+fn compatible(version: &str) -> bool {
+    let (Ok(theirs), Ok(ours)) = (
+        semver::Version::parse(version),
+        semver::Version::parse(wit_version()),
+    ) else {
+        return false;
+    };
+    theirs.major == ours.major && (ours.major > 0 || theirs.minor == ours.minor) && theirs <= ours
+}
+
 /// Refuses a component that imports anything not granted, naming the import.
 pub(crate) fn check_imports(
     engine: &Engine,
@@ -29,6 +51,18 @@ pub(crate) fn check_imports(
     grants: &Grants,
 ) -> Result<(), PluginError> {
     for (name, item) in component.component_type().imports(engine) {
+        if let Some(version) = name
+            .strip_prefix("wasmgate:plugin/")
+            .and_then(|rest| rest.split_once('@'))
+            .map(|(_, v)| v)
+            && !compatible(version)
+        {
+            return Err(PluginError::WitVersion {
+                plugin: plugin.to_owned(),
+                import: name.to_owned(),
+                ours: wit_version(),
+            });
+        }
         // Type imports (from a world's `use`) carry no capability.
         if matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)) {
             continue;
@@ -58,4 +92,20 @@ pub(crate) fn check_imports(
         return Err(refused(" (the gateway does not provide it to plugins)"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{compatible, wit_version};
+
+    #[test]
+    fn versions_of_the_same_minor_and_no_newer_are_compatible() {
+        let ours = semver::Version::parse(wit_version()).unwrap();
+        assert!(compatible(wit_version()));
+        let older_minor = format!("{}.{}.0", ours.major, ours.minor.saturating_sub(1));
+        assert_eq!(compatible(&older_minor), ours.minor == 0 && ours.major > 0);
+        assert!(!compatible(&format!("{}.{}.0", ours.major, ours.minor + 1)));
+        assert!(!compatible(&format!("{}.0.0", ours.major + 1)));
+        assert!(!compatible("not-a-version"));
+    }
 }

@@ -5,7 +5,7 @@
 //! filters. This crate owns the process's one [`wasmtime::Engine`]
 //! ([`PluginRuntime`]), compiles each component once per content hash
 //! (artifacts cached on disk), and keeps per plugin an `InstancePre` and a
-//! pool of ready instances. `init` runs once per instance; a request
+//! pool of ready instances. `configure` runs once per instance; a request
 //! [`Plugin::lease`]s one instance for both its phases, so a plugin keeps
 //! its in-memory state between requests.
 //!
@@ -41,6 +41,7 @@ mod spec;
 mod state;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
+pub use grants::wit_version;
 pub use http::{Action, PluginRequest, PluginResponse};
 pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, TcpAction};
 pub use runtime::{PluginRuntime, RuntimeStats};

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
@@ -72,7 +72,7 @@ pub struct Fingerprint {
 /// Counters of one plugin.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PluginStats {
-    /// Instances created (each ran `init` once).
+    /// Instances created (each ran `configure` once).
     pub instances_created: u64,
     /// Instances thrown away after a trap, timeout or memory overrun.
     pub instances_discarded: u64,
@@ -117,6 +117,8 @@ pub struct Plugin {
     init_ticks: u64,
     created: AtomicU64,
     discarded: AtomicU64,
+    /// Cleared when the guest's `on-response` says it has no response phase.
+    handles_response: AtomicBool,
 }
 
 fn ticks(d: Duration, tick: Duration) -> u64 {
@@ -153,6 +155,7 @@ impl Plugin {
             permits: Arc::new(Semaphore::new(max)),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
+            handles_response: AtomicBool::new(true),
         }
     }
 
@@ -169,6 +172,13 @@ impl Plugin {
     /// Its definition (content hash, settings, limits, grants, world).
     pub fn fingerprint(&self) -> &Fingerprint {
         &self.fingerprint
+    }
+
+    /// Whether `on-response` is still to be called: false once the guest
+    /// answered that it has no response phase. The gateway then gives the
+    /// lease back right after `on-request`.
+    pub fn handles_response(&self) -> bool {
+        self.handles_response.load(Ordering::Relaxed)
     }
 
     /// Whether the compiled code came from the artifact cache.
@@ -238,7 +248,7 @@ impl Plugin {
         }
     }
 
-    /// Starts one instance (running `init`) and parks it in the pool.
+    /// Starts one instance (running `configure`) and parks it in the pool.
     pub(crate) async fn prewarm(&self) -> Result<(), PluginError> {
         let instance = self.instantiate().await?;
         let _ = self.idle.push(instance);
@@ -275,24 +285,24 @@ impl Plugin {
                 }
                 WorldPre::Tcp(p) => p.instantiate_async(&mut store).await.map(Bindings::Tcp),
             };
-            let bindings = bindings.map_err(|e| self.failure(&store, Phase::Init, e))?;
+            let bindings = bindings.map_err(|e| self.failure(&store, Phase::Configure, e))?;
             let init = match &bindings {
-                Bindings::Middleware(b) => b.call_init(&mut store, settings).await,
-                Bindings::Matcher(b) => b.call_init(&mut store, settings).await,
-                Bindings::Tcp(b) => b.call_init(&mut store, settings).await,
+                Bindings::Middleware(b) => b.call_configure(&mut store, settings).await,
+                Bindings::Matcher(b) => b.call_configure(&mut store, settings).await,
+                Bindings::Tcp(b) => b.call_configure(&mut store, settings).await,
             };
             match init {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
                     return Err(PluginError::Call(CallError {
                         plugin: self.name.clone(),
-                        phase: Phase::Init,
+                        phase: Phase::Configure,
                         reason: FailureReason::Invalid,
-                        message: format!("init refused the settings: {message}"),
+                        message: format!("configure refused the settings: {message}"),
                         backtrace: None,
                     }));
                 }
-                Err(e) => return Err(self.failure(&store, Phase::Init, e)),
+                Err(e) => return Err(self.failure(&store, Phase::Configure, e)),
             }
             self.created.fetch_add(1, Ordering::Relaxed);
             Ok(Instance {
@@ -543,7 +553,8 @@ impl Lease {
     }
 
     /// Runs `on-response`. The request is read-only in this phase; both are
-    /// moved in for the call and back.
+    /// moved in for the call and back. When the guest answers that it has no
+    /// response phase, [`Plugin::handles_response`] turns false.
     pub async fn on_response(
         &mut self,
         req: &mut PluginRequest,
@@ -588,7 +599,14 @@ impl Lease {
         }
         .instrument(span)
         .await;
-        r.map_err(|e| self.fail(Phase::OnResponse, e))
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                plugin.handles_response.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(Phase::OnResponse, e)),
+        }
     }
 
     fn fail(&mut self, phase: Phase, e: wasmtime::Error) -> PluginError {

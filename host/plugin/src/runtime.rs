@@ -160,7 +160,7 @@ impl PluginRuntime {
 
     /// Loads a plugin: compiles (or loads from the artifact cache) off the
     /// async runtime, checks its imports against its grants, links it, and
-    /// starts one instance (running `init`) so a broken plugin is refused
+    /// starts one instance (running `configure`) so a broken plugin is refused
     /// here rather than on the first request.
     pub async fn load(&self, spec: PluginSpec) -> Result<Arc<Plugin>, PluginError> {
         let bytes = self.read_wasm(&spec.name, &spec.wasm).await?;

@@ -47,7 +47,7 @@ pub struct Limits {
     /// Wall time per call (`on-request`, `on-response`, `matches`, ...),
     /// measured with epoch ticks, so accurate to one tick.
     pub call_timeout: Duration,
-    /// Wall time for instantiation plus `init`.
+    /// Wall time for instantiation plus `configure`.
     pub init_timeout: Duration,
     /// Live instances at most; also the number of concurrent calls.
     pub max_instances: usize,
@@ -91,7 +91,7 @@ pub struct PluginSpec {
     pub name: String,
     /// The component.
     pub wasm: WasmSource,
-    /// The settings passed to `init`, as JSON (`{}` when none).
+    /// The settings passed to `configure`, as JSON (`{}` when none).
     pub settings_json: String,
     /// Resource limits.
     pub limits: Limits,

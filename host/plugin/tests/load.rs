@@ -21,7 +21,7 @@ async fn ungranted_import_is_refused_naming_it() {
         PluginError::NotGranted { plugin, import, .. } => {
             assert_eq!(plugin, "greedy");
             assert!(
-                import.starts_with("wasmgate:plugin/outbound-http@0.1"),
+                import.starts_with("wasmgate:plugin/outbound-http@0.2"),
                 "{import}"
             );
         }
@@ -158,7 +158,7 @@ fn first_party_manifests_parse() {
     ] {
         let text = std::fs::read_to_string(Path::new(dir).join("plugin.toml")).unwrap();
         let m = Manifest::parse(&text).unwrap_or_else(|e| panic!("{dir}: {e}"));
-        assert_eq!(m.wit, "0.1.0");
+        assert_eq!(m.wit, "0.2.0");
         assert!(dir.ends_with(&m.name));
     }
 }

@@ -1,5 +1,5 @@
 //! HTTP middlewares: header-stamp changes headers, keeps state per instance,
-//! runs init once per instance; rate-limiter uses kv with a TTL.
+//! runs configure once per instance; rate-limiter uses kv with a TTL.
 
 mod common;
 
@@ -41,7 +41,7 @@ async fn header_stamp_sets_headers_and_keeps_state() {
         assert_eq!(
             header(&req, "x-plugin-inits").as_deref(),
             Some("1"),
-            "init once per instance"
+            "configure once per instance"
         );
         assert_eq!(
             header(&req, "host").as_deref(),
@@ -62,6 +62,10 @@ async fn header_stamp_sets_headers_and_keeps_state() {
         plugin.stats().instances_created,
         1,
         "one instance served all"
+    );
+    assert!(
+        plugin.handles_response(),
+        "header-stamp has a response phase"
     );
 
     // Two concurrent leases need two instances; each ran init once.
@@ -154,4 +158,33 @@ async fn bad_settings_refuse_the_plugin_at_load() {
         matches!(err, PluginError::Call(ref c) if c.message.contains("limit and windowMs")),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_without_response_phase_says_so_on_its_first_response() {
+    let rt = runtime(None);
+    let mut s = spec(
+        "deny",
+        wasmgate_guest_plugins::PATH_DENY,
+        World::HttpMiddleware,
+    );
+    s.settings_json = r#"{"deny":["/admin"]}"#.into();
+    let plugin = rt.load(s).await.unwrap();
+    assert!(plugin.handles_response(), "assumed until the guest answers");
+    let mut req = get("/public");
+    let mut lease = plugin.lease().await.unwrap();
+    assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
+    let mut resp = PluginResponse::default();
+    lease.on_response(&mut req, &mut resp).await.unwrap();
+    assert!(
+        !plugin.handles_response(),
+        "the SDK's default on_response says none"
+    );
+    drop(lease);
+    let mut lease = plugin.lease().await.unwrap();
+    let mut req = get("/admin/x");
+    assert!(matches!(
+        lease.on_request(&mut req).await.unwrap(),
+        Action::Respond { status, .. } if status == StatusCode::FORBIDDEN
+    ));
 }

@@ -18,7 +18,6 @@ type Settings struct {
 }
 
 type headerLimit struct {
-	wasmgate.Passthrough
 	maxBytes, maxCount int
 	refusal            wasmgate.Action
 }

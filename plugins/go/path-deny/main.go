@@ -20,7 +20,6 @@ type Settings struct {
 }
 
 type pathDeny struct {
-	wasmgate.Passthrough
 	deny    []string
 	refusal wasmgate.Action
 }

@@ -21,7 +21,6 @@ type Settings struct {
 }
 
 type rateLimiter struct {
-	wasmgate.Passthrough
 	limit     int64
 	window    time.Duration
 	keyHeader string

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasmgate_plugin_sdk::{Action, Middleware, Request, Response, export_middleware};
 
-/// How many times `init` ran in this instance (always 1).
+/// How many times `configure` ran in this instance (always 1).
 static INITS: AtomicU32 = AtomicU32::new(0);
 
 #[derive(serde::Deserialize, Default)]

@@ -10,13 +10,15 @@ import (
 
 // Set by the SDK (wasmgate.dev/sdk) when a plugin registers.
 var (
-	InitFunc       func(settings string) witTypes.Result[witTypes.Unit, string]
+	ConfigureFunc  func(settings string) witTypes.Result[witTypes.Unit, string]
 	OnRequestFunc  func(req *types.Request) types.Action
-	OnResponseFunc func(req *types.Request, resp *types.Response)
+	OnResponseFunc func(req *types.Request, resp *types.Response) bool
 )
 
-func Init(settings string) witTypes.Result[witTypes.Unit, string] { return InitFunc(settings) }
+func Configure(settings string) witTypes.Result[witTypes.Unit, string] {
+	return ConfigureFunc(settings)
+}
 
 func OnRequest(req *types.Request) types.Action { return OnRequestFunc(req) }
 
-func OnResponse(req *types.Request, resp *types.Response) { OnResponseFunc(req, resp) }
+func OnResponse(req *types.Request, resp *types.Response) bool { return OnResponseFunc(req, resp) }

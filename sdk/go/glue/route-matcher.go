@@ -10,10 +10,12 @@ import (
 
 // Set by the SDK (wasmgate.dev/sdk) when a plugin registers.
 var (
-	InitFunc    func(settings string) witTypes.Result[witTypes.Unit, string]
-	MatchesFunc func(req *types.Request) bool
+	ConfigureFunc func(settings string) witTypes.Result[witTypes.Unit, string]
+	MatchesFunc   func(req *types.Request) bool
 )
 
-func Init(settings string) witTypes.Result[witTypes.Unit, string] { return InitFunc(settings) }
+func Configure(settings string) witTypes.Result[witTypes.Unit, string] {
+	return ConfigureFunc(settings)
+}
 
 func Matches(req *types.Request) bool { return MatchesFunc(req) }

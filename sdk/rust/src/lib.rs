@@ -58,8 +58,8 @@ pub mod bindings {
             pub_export_macro: true,
             runtime_path: "wasmgate_plugin_sdk::__rt",
             with: {
-                "wasmgate:plugin/types@0.1.0": crate::bindings::middleware::wasmgate::plugin::types,
-                "wasmgate:plugin/log@0.1.0": crate::bindings::middleware::wasmgate::plugin::log,
+                "wasmgate:plugin/types@0.2.0": crate::bindings::middleware::wasmgate::plugin::types,
+                "wasmgate:plugin/log@0.2.0": crate::bindings::middleware::wasmgate::plugin::log,
             },
         });
     }
@@ -72,8 +72,8 @@ pub mod bindings {
             pub_export_macro: true,
             runtime_path: "wasmgate_plugin_sdk::__rt",
             with: {
-                "wasmgate:plugin/log@0.1.0": crate::bindings::middleware::wasmgate::plugin::log,
-                "wasmgate:plugin/kv@0.1.0": crate::bindings::middleware::wasmgate::plugin::kv,
+                "wasmgate:plugin/log@0.2.0": crate::bindings::middleware::wasmgate::plugin::log,
+                "wasmgate:plugin/kv@0.2.0": crate::bindings::middleware::wasmgate::plugin::kv,
             },
         });
     }
@@ -172,26 +172,30 @@ pub mod outbound_http {
 
 /// An HTTP middleware.
 pub trait Middleware: Sized + 'static {
-    /// The settings, deserialized from the JSON given to `init`.
+    /// The settings, deserialized from the JSON given to `configure`.
     type Settings: DeserializeOwned;
-    /// Builds the per-instance value (`init`); an error refuses the plugin.
+    /// Builds the per-instance value (`configure`); an error refuses the plugin.
     fn new(settings: Self::Settings) -> Result<Self, String>;
     /// Called before the service; the default continues.
     fn on_request(&mut self, req: &Request) -> Action {
         let _ = req;
         Action::Continue
     }
-    /// Called with the response; the default does nothing.
+    /// Called with the response; the default does nothing. A plugin that
+    /// keeps this default has no response phase: the gateway stops calling
+    /// it after the first response and gives the instance back as soon as
+    /// `on_request` returns, which makes each request cheaper.
     fn on_response(&mut self, req: &Request, resp: &Response) {
         let _ = (req, resp);
+        __private::NO_RESPONSE_PHASE.set(true);
     }
 }
 
 /// A custom routing rule.
 pub trait RouteMatcher: Sized + 'static {
-    /// The settings, deserialized from the JSON given to `init`.
+    /// The settings, deserialized from the JSON given to `configure`.
     type Settings: DeserializeOwned;
-    /// Builds the per-instance value (`init`).
+    /// Builds the per-instance value (`configure`).
     fn new(settings: Self::Settings) -> Result<Self, String>;
     /// Whether the request matches (the request is read-only).
     fn matches(&mut self, req: &Request) -> bool;
@@ -199,9 +203,9 @@ pub trait RouteMatcher: Sized + 'static {
 
 /// A TCP connection filter.
 pub trait TcpFilter: Sized + 'static {
-    /// The settings, deserialized from the JSON given to `init`.
+    /// The settings, deserialized from the JSON given to `configure`.
     type Settings: DeserializeOwned;
-    /// Builds the per-instance value (`init`).
+    /// Builds the per-instance value (`configure`).
     fn new(settings: Self::Settings) -> Result<Self, String>;
     /// Decides what happens to a new connection.
     fn on_connect(&mut self, info: ConnectionInfo) -> TcpAction;
@@ -218,9 +222,66 @@ pub fn parse_settings<T: DeserializeOwned>(json: &str) -> Result<T, String> {
 
 #[doc(hidden)]
 pub mod __private {
+    use std::cell::{Cell, RefCell};
+    use std::thread::LocalKey;
+
+    use serde::de::DeserializeOwned;
+
     pub use crate::bindings::matcher::Guest as MatcherGuest;
     pub use crate::bindings::middleware::Guest as MiddlewareGuest;
     pub use crate::bindings::tcp::Guest as TcpGuest;
+
+    /// The plugin value of this instance, set by `configure`.
+    pub type State<T> = LocalKey<RefCell<Option<T>>>;
+
+    thread_local! {
+        /// Set by the default `Middleware::on_response`.
+        pub static NO_RESPONSE_PHASE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// `configure`: parses the settings and builds the instance's value.
+    pub fn configure<T: 'static, S: DeserializeOwned>(
+        state: &'static State<T>,
+        settings: &str,
+        new: fn(S) -> Result<T, String>,
+    ) -> Result<(), String> {
+        let value = new(crate::parse_settings(settings)?)?;
+        state.with(|c| *c.borrow_mut() = Some(value));
+        Ok(())
+    }
+
+    /// Runs `f` on the instance's value; `unset` when `configure` did not run.
+    pub fn with<T: 'static, R>(
+        state: &'static State<T>,
+        unset: R,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        state.with(|c| c.borrow_mut().as_mut().map_or(unset, f))
+    }
+
+    /// `on-response`: runs the plugin's and says whether it has one.
+    pub fn on_response<T: crate::Middleware>(
+        state: &'static State<T>,
+        req: &crate::Request,
+        resp: &crate::Response,
+    ) -> bool {
+        NO_RESPONSE_PHASE.set(false);
+        with(state, (), |m| m.on_response(req, resp));
+        !NO_RESPONSE_PHASE.get()
+    }
+}
+
+/// Declares the instance's state and the `Export` type for a world's glue.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __state {
+    ($ty:ty) => {
+        ::std::thread_local! {
+            static STATE: ::std::cell::RefCell<::std::option::Option<$ty>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+        struct Export;
+    };
 }
 
 /// Exports a [`Middleware`] type as the component's `http-middleware` world.
@@ -228,30 +289,16 @@ pub mod __private {
 macro_rules! export_middleware {
     ($ty:ty) => {
         const _: () = {
-            ::std::thread_local! {
-                static STATE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
-            struct Export;
+            $crate::__state!($ty);
             impl $crate::__private::MiddlewareGuest for Export {
-                fn init(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                    let s = $crate::parse_settings(&settings)?;
-                    let v = <$ty as $crate::Middleware>::new(s)?;
-                    STATE.with(|c| *c.borrow_mut() = ::std::option::Option::Some(v));
-                    ::std::result::Result::Ok(())
+                fn configure(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__private::configure(&STATE, &settings, <$ty as $crate::Middleware>::new)
                 }
                 fn on_request(req: &$crate::Request) -> $crate::Action {
-                    STATE.with(|c| match c.borrow_mut().as_mut() {
-                        ::std::option::Option::Some(m) => $crate::Middleware::on_request(m, req),
-                        ::std::option::Option::None => $crate::Action::Continue,
-                    })
+                    $crate::__private::with(&STATE, $crate::Action::Continue, |m| $crate::Middleware::on_request(m, req))
                 }
-                fn on_response(req: &$crate::Request, resp: &$crate::Response) {
-                    STATE.with(|c| {
-                        if let ::std::option::Option::Some(m) = c.borrow_mut().as_mut() {
-                            $crate::Middleware::on_response(m, req, resp)
-                        }
-                    })
+                fn on_response(req: &$crate::Request, resp: &$crate::Response) -> bool {
+                    $crate::__private::on_response(&STATE, req, resp)
                 }
             }
             $crate::__export_http_middleware_impl!(Export with_types_in $crate::bindings::middleware);
@@ -264,24 +311,20 @@ macro_rules! export_middleware {
 macro_rules! export_route_matcher {
     ($ty:ty) => {
         const _: () = {
-            ::std::thread_local! {
-                static STATE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
-            struct Export;
+            $crate::__state!($ty);
             impl $crate::__private::MatcherGuest for Export {
-                fn init(
+                fn configure(
                     settings: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    let s = $crate::parse_settings(&settings)?;
-                    let v = <$ty as $crate::RouteMatcher>::new(s)?;
-                    STATE.with(|c| *c.borrow_mut() = ::std::option::Option::Some(v));
-                    ::std::result::Result::Ok(())
+                    $crate::__private::configure(
+                        &STATE,
+                        &settings,
+                        <$ty as $crate::RouteMatcher>::new,
+                    )
                 }
                 fn matches(req: &$crate::Request) -> bool {
-                    STATE.with(|c| match c.borrow_mut().as_mut() {
-                        ::std::option::Option::Some(m) => $crate::RouteMatcher::matches(m, req),
-                        ::std::option::Option::None => false,
+                    $crate::__private::with(&STATE, false, |m| {
+                        $crate::RouteMatcher::matches(m, req)
                     })
                 }
             }
@@ -295,24 +338,16 @@ macro_rules! export_route_matcher {
 macro_rules! export_tcp_filter {
     ($ty:ty) => {
         const _: () = {
-            ::std::thread_local! {
-                static STATE: ::std::cell::RefCell<::std::option::Option<$ty>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
-            }
-            struct Export;
+            $crate::__state!($ty);
             impl $crate::__private::TcpGuest for Export {
-                fn init(
+                fn configure(
                     settings: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    let s = $crate::parse_settings(&settings)?;
-                    let v = <$ty as $crate::TcpFilter>::new(s)?;
-                    STATE.with(|c| *c.borrow_mut() = ::std::option::Option::Some(v));
-                    ::std::result::Result::Ok(())
+                    $crate::__private::configure(&STATE, &settings, <$ty as $crate::TcpFilter>::new)
                 }
                 fn on_connect(info: $crate::ConnectionInfo) -> $crate::TcpAction {
-                    STATE.with(|c| match c.borrow_mut().as_mut() {
-                        ::std::option::Option::Some(f) => $crate::TcpFilter::on_connect(f, info),
-                        ::std::option::Option::None => $crate::TcpAction::Allow,
+                    $crate::__private::with(&STATE, $crate::TcpAction::Allow, |f| {
+                        $crate::TcpFilter::on_connect(f, info)
                     })
                 }
             }

@@ -62,7 +62,7 @@ impl Default for RedisKv {
 pub struct PluginDef {
     /// A path to a `.wasm` component, or `name[@version]` from a registry folder.
     pub source: String,
-    /// Settings given to `init`, for uses that carry none of their own (route matchers,
+    /// Settings given to `configure`, for uses that carry none of their own (route matchers,
     /// TCP filters); a middleware's settings replace them.
     pub settings: Option<serde_json::Value>,
     /// Resource limits per instance.

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasmgate_plugin::registry::Manifest;
+use wasmgate_plugin::wit_version;
 
 /// The `plugin` subcommands.
 #[derive(Debug, Subcommand)]
@@ -146,15 +147,6 @@ pub(crate) fn run(command: PluginCommand) -> ExitCode {
 /// The repository this binary was built from (holds `sdk/` and `wit/`).
 fn source_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The version of the `wasmgate:plugin` WIT package this gateway implements.
-fn wit_version() -> &'static str {
-    const TYPES: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/types.wit"));
-    TYPES
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("package wasmgate:plugin@"))
-        .map_or("0.1.0", |v| v.trim_end_matches(';').trim())
 }
 
 /// Hex SHA-256 of some bytes.

@@ -13,10 +13,10 @@ use wasmtime::component::types::ComponentItem;
 const WORLDS: &[(World, &[&str])] = &[
     (
         World::HttpMiddleware,
-        &["init", "on-request", "on-response"],
+        &["configure", "on-request", "on-response"],
     ),
-    (World::RouteMatcher, &["init", "matches"]),
-    (World::TcpFilter, &["init", "on-connect"]),
+    (World::RouteMatcher, &["configure", "matches"]),
+    (World::TcpFilter, &["configure", "on-connect"]),
 ];
 
 /// Checks a registry plugin (`NAME[@VERSION]`) or a `.wasm` file.
@@ -129,7 +129,17 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         Some((w, e)) => println!("  world:   {w} (exports {})", e.join(", ")),
         None => println!("  world:   unknown (exports {})", exports.join(", ")),
     }
-    println!("  wit:     wasmgate:plugin@{ours}");
+    let theirs: std::collections::BTreeSet<&str> = ty
+        .imports(&engine)
+        .filter_map(|(name, _)| name.strip_prefix("wasmgate:plugin/")?.split_once('@'))
+        .map(|(_, v)| v)
+        .collect();
+    let theirs = theirs.into_iter().collect::<Vec<_>>().join(", ");
+    if theirs.is_empty() || theirs == ours {
+        println!("  wit:     wasmgate:plugin@{ours}");
+    } else {
+        println!("  wit:     wasmgate:plugin@{theirs} (this gateway implements @{ours})");
+    }
     println!("  imports:");
     let width = imports.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, note) in &imports {
