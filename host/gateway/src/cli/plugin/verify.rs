@@ -73,12 +73,15 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         .map(|m| m.grants.clone())
         .unwrap_or_default();
     let mut imports: Vec<(String, String)> = Vec::new();
+    // The wasmgate:plugin versions the component was built against.
+    let mut theirs = std::collections::BTreeSet::new();
     for (name, item) in ty.imports(&engine) {
         if matches!(item.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)) {
             continue;
         }
         if let Some(rest) = name.strip_prefix("wasmgate:plugin/") {
             let version = rest.split_once('@').map_or("", |(_, v)| v);
+            theirs.insert(version);
             if version != ours {
                 problems.push(format!(
                     "{shown}: imports {name}, built against wasmgate:plugin@{version}; this gateway implements @{ours}"
@@ -129,11 +132,6 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         Some((w, e)) => println!("  world:   {w} (exports {})", e.join(", ")),
         None => println!("  world:   unknown (exports {})", exports.join(", ")),
     }
-    let theirs: std::collections::BTreeSet<&str> = ty
-        .imports(&engine)
-        .filter_map(|(name, _)| name.strip_prefix("wasmgate:plugin/")?.split_once('@'))
-        .map(|(_, v)| v)
-        .collect();
     let theirs = theirs.into_iter().collect::<Vec<_>>().join(", ");
     if theirs.is_empty() || theirs == ours {
         println!("  wit:     wasmgate:plugin@{ours}");
