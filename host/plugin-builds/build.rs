@@ -27,7 +27,10 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "sni-allow",
         ],
     ),
-    ("tests/plugins", &["trap", "spin", "hog", "greedy-imports"]),
+    (
+        "tests/plugins",
+        &["trap", "spin", "hog", "greedy-imports", "header-probe"],
+    ),
 ];
 
 fn main() {

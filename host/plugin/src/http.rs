@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wasmtime::component::Resource;
 
 use crate::bindings::types::{self, HttpError};
+use crate::headers::set_owned;
 use crate::state::HostState;
 
 /// An HTTP request as plugins see it. The gateway builds it by moving the
@@ -190,20 +191,6 @@ fn header_names(h: &HeaderMap) -> Vec<String> {
     h.keys().map(|k| k.as_str().to_owned()).collect()
 }
 
-/// Sets or appends a header. The value's string moves into the header (no copy).
-fn header_set(h: &mut HeaderMap, name: &str, value: String, append: bool) -> Result<(), HttpError> {
-    let n = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?;
-    let v = HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes()))
-        .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))?;
-    if append {
-        h.append(n, v);
-    } else {
-        h.insert(n, v);
-    }
-    Ok(())
-}
-
 fn header_remove(h: &mut HeaderMap, name: &str) -> Result<(), HttpError> {
     let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?;
@@ -306,9 +293,10 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
+        let n = self.header_names.resolve(&name);
         Ok(self
             .req_mut(&r)?
-            .and_then(|q| header_set(&mut q.headers, &name, value, false)))
+            .and_then(|q| set_owned(&mut q.headers, n, value, false)))
     }
     fn append_header(
         &mut self,
@@ -316,9 +304,10 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
+        let n = self.header_names.resolve(&name);
         Ok(self
             .req_mut(&r)?
-            .and_then(|q| header_set(&mut q.headers, &name, value, true)))
+            .and_then(|q| set_owned(&mut q.headers, n, value, true)))
     }
     fn remove_header(
         &mut self,
@@ -378,7 +367,8 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        Ok(header_set(&mut self.resp(&r)?.headers, &name, value, false))
+        let n = self.header_names.resolve(&name);
+        Ok(set_owned(&mut self.resp(&r)?.headers, n, value, false))
     }
     fn append_header(
         &mut self,
@@ -386,7 +376,8 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        Ok(header_set(&mut self.resp(&r)?.headers, &name, value, true))
+        let n = self.header_names.resolve(&name);
+        Ok(set_owned(&mut self.resp(&r)?.headers, n, value, true))
     }
     fn remove_header(
         &mut self,

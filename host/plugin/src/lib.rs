@@ -29,6 +29,7 @@ mod block_on;
 mod cache;
 mod error;
 mod grants;
+mod headers;
 mod http;
 pub mod kv;
 pub mod kv_redis;

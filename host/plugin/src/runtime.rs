@@ -62,6 +62,11 @@ fn engine_config(rc: &RuntimeConfig, pooling: bool) -> Config {
         .epoch_interruption(true)
         .wasm_backtrace_details(WasmBacktraceDetails::Disable)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // For profiling plugins: writes /tmp/perf-PID.map, which names the
+    // compiled guest functions for perf and callgrind-based tools.
+    if std::env::var_os("WASMGATE_PERFMAP").is_some_and(|v| v == "1") {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let n = rc.pool_total_instances.max(1);
         let mut p = PoolingAllocationConfig::default();
@@ -272,6 +277,7 @@ impl PluginRuntime {
         let mut linker = Linker::new(&self.inner.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::headers::add_to_linker(&mut linker)?;
         bindings::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         if spec.grants.kv {
             bindings::kv::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

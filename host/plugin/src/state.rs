@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::log::{self, Level};
+use crate::headers::HeaderNames;
 use crate::kv::KvStore;
 use crate::outbound::OutboundCtx;
 use crate::spec::Limits;
@@ -31,6 +32,8 @@ pub(crate) struct HostState {
     pub wasi: WasiCtx,
     pub limiter: MemoryLimiter,
     pub shared: Arc<PluginShared>,
+    /// Header names this instance set, parsed once.
+    pub header_names: HeaderNames,
 }
 
 impl HostState {
@@ -48,6 +51,7 @@ impl HostState {
                 exceeded: false,
             },
             shared,
+            header_names: HeaderNames::default(),
         }
     }
 }

@@ -188,3 +188,47 @@ async fn a_plugin_without_response_phase_says_so_on_its_first_response() {
         Action::Respond { status, .. } if status == StatusCode::FORBIDDEN
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_calls_report_bad_names_values_and_read_only_requests() {
+    let rt = runtime(None);
+    let plugin = rt
+        .load(spec(
+            "probe",
+            wasmgate_guest_plugins::HEADER_PROBE,
+            World::HttpMiddleware,
+        ))
+        .await
+        .unwrap();
+    // Twice on one instance: the second round finds the names already parsed.
+    for _ in 0..2 {
+        let mut req = get("/");
+        let mut lease = plugin.lease().await.unwrap();
+        assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
+        assert_eq!(
+            header(&req, "x-probe-bad-name").as_deref(),
+            Some("invalid: header name `bad name`")
+        );
+        assert_eq!(
+            header(&req, "x-probe-bad-value").as_deref(),
+            Some("invalid: value of header `x-probe-value`")
+        );
+        assert!(!req.headers.contains_key("x-probe-value"));
+        let twice: Vec<_> = req.headers.get_all("x-probe-twice").iter().collect();
+        assert_eq!(twice, ["1", "2"], "one header whatever the spelling");
+
+        let mut resp = PluginResponse {
+            status: StatusCode::OK,
+            ..Default::default()
+        };
+        lease.on_response(&mut req, &mut resp).await.unwrap();
+        assert_eq!(resp.headers["x-probe-request-in-response"], "read-only");
+        assert!(
+            !req.headers.contains_key("x-late"),
+            "the request is unchanged"
+        );
+        let twice: Vec<_> = resp.headers.get_all("x-probe-twice").iter().collect();
+        assert_eq!(twice, ["3", "4"]);
+    }
+    assert_eq!(plugin.stats().instances_created, 1);
+}

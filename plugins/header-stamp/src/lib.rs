@@ -3,6 +3,7 @@
 //! state persists between requests.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasmgate_plugin_sdk::{Action, Middleware, Request, Response, export_middleware};
@@ -22,14 +23,23 @@ struct Settings {
 struct HeaderStamp {
     settings: Settings,
     count: u64,
+    /// `count` as text, rewritten in place each request (no allocation).
+    count_text: String,
+    /// `INITS` as text; it does not change after `new`.
+    inits_text: String,
 }
 
 impl Middleware for HeaderStamp {
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self, String> {
-        INITS.fetch_add(1, Ordering::Relaxed);
-        Ok(HeaderStamp { settings, count: 0 })
+        let inits = INITS.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(HeaderStamp {
+            settings,
+            count: 0,
+            count_text: String::with_capacity(20),
+            inits_text: inits.to_string(),
+        })
     }
 
     fn on_request(&mut self, req: &Request) -> Action {
@@ -39,8 +49,10 @@ impl Middleware for HeaderStamp {
                 wasmgate_plugin_sdk::log::warn(&format!("cannot set {name}: {e:?}"));
             }
         }
-        let _ = req.set_header("x-plugin-count", &self.count.to_string());
-        let _ = req.set_header("x-plugin-inits", &INITS.load(Ordering::Relaxed).to_string());
+        self.count_text.clear();
+        let _ = write!(self.count_text, "{}", self.count);
+        let _ = req.set_header("x-plugin-count", &self.count_text);
+        let _ = req.set_header("x-plugin-inits", &self.inits_text);
         Action::Continue
     }
 
@@ -48,7 +60,7 @@ impl Middleware for HeaderStamp {
         for (name, value) in &self.settings.response_headers {
             let _ = resp.set_header(name, value);
         }
-        let _ = resp.set_header("x-plugin-count", &self.count.to_string());
+        let _ = resp.set_header("x-plugin-count", &self.count_text);
     }
 }
 

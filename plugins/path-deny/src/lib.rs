@@ -4,6 +4,8 @@
 //! whole path where `*` matches within one segment and `**` across
 //! segments (`/**/*.php`, `/internal/*/debug`).
 
+use std::borrow::Cow;
+
 use wasmgate_plugin_sdk::{Action, HttpResponse, Middleware, Request, export_middleware};
 
 #[derive(serde::Deserialize)]
@@ -61,8 +63,12 @@ fn glob_match(pattern: &[u8], path: &[u8]) -> bool {
     }
 }
 
-/// Decodes `%XX` escapes, so `/%61dmin` cannot slip past `/admin`.
-fn percent_decode(path: &str) -> String {
+/// Decodes `%XX` escapes, so `/%61dmin` cannot slip past `/admin`. A path
+/// without `%` (the usual case) is borrowed, not copied.
+fn percent_decode(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -78,13 +84,16 @@ fn percent_decode(path: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
 }
 
 impl PathDeny {
     fn denied(&self, raw: &str) -> bool {
         let path = percent_decode(raw);
-        let path = path.as_str();
+        let path = path.as_ref();
         self.settings.deny.iter().any(|entry| {
             if entry.contains('*') {
                 glob_match(entry.as_bytes(), path.as_bytes())

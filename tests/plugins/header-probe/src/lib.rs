@@ -1,0 +1,44 @@
+//! Tries the header calls a plugin author gets wrong and reports what the
+//! host answered, in `x-probe-*` headers: a name that is not a token, a
+//! value with a line break, one name spelled in two cases, and changing
+//! the request during `on-response` (read-only there).
+
+use wasmgate_plugin_sdk::{
+    Action, HttpError, Middleware, NoSettings, Request, Response, export_middleware,
+};
+
+struct Probe;
+
+fn outcome(r: Result<(), HttpError>) -> String {
+    match r {
+        Ok(()) => "ok".into(),
+        Err(HttpError::Invalid(why)) => format!("invalid: {why}"),
+        Err(HttpError::ReadOnly) => "read-only".into(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+impl Middleware for Probe {
+    type Settings = NoSettings;
+    fn new(_: NoSettings) -> Result<Self, String> {
+        Ok(Probe)
+    }
+    fn on_request(&mut self, req: &Request) -> Action {
+        let bad_name = outcome(req.set_header("bad name", "v"));
+        let bad_value = outcome(req.set_header("x-probe-value", "a\r\nb"));
+        // The same name twice, in two spellings: one header, two values.
+        let _ = req.append_header("X-Probe-Twice", "1");
+        let _ = req.append_header("x-probe-twice", "2");
+        let _ = req.set_header("x-probe-bad-name", &bad_name);
+        let _ = req.set_header("x-probe-bad-value", &bad_value);
+        Action::Continue
+    }
+    fn on_response(&mut self, req: &Request, resp: &Response) {
+        let write_request = outcome(req.set_header("x-late", "1"));
+        let _ = resp.set_header("x-probe-request-in-response", &write_request);
+        let _ = resp.append_header("x-probe-twice", "3");
+        let _ = resp.append_header("X-PROBE-TWICE", "4");
+    }
+}
+
+export_middleware!(Probe);
