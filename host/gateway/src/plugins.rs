@@ -64,6 +64,9 @@ impl PluginHost {
         if let Some(dir) = &static_cfg.plugins.cache_dir {
             config.cache_dir = Some(resolve(dir));
         }
+        if let Some(t) = static_cfg.plugins.idle_timeout {
+            config.idle_timeout = t.to_std().unwrap_or_default();
+        }
         let redis = static_cfg
             .plugins
             .kv

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
@@ -78,6 +78,8 @@ pub struct PluginStats {
     pub instances_discarded: u64,
     /// Instances idle in the pool right now.
     pub idle: usize,
+    /// Instances dropped because the pool held more than the traffic needed.
+    pub instances_trimmed: u64,
 }
 
 /// A TCP connection as a filter sees it.
@@ -117,6 +119,10 @@ pub struct Plugin {
     init_ticks: u64,
     created: AtomicU64,
     discarded: AtomicU64,
+    trimmed: AtomicU64,
+    /// The fewest instances idle at once since the last trim: that many
+    /// were not needed.
+    low_idle: AtomicUsize,
     /// Cleared when the guest's `on-response` says it has no response phase.
     handles_response: AtomicBool,
 }
@@ -155,6 +161,8 @@ impl Plugin {
             permits: Arc::new(Semaphore::new(max)),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
+            trimmed: AtomicU64::new(0),
+            low_idle: AtomicUsize::new(0),
             handles_response: AtomicBool::new(true),
         }
     }
@@ -198,7 +206,25 @@ impl Plugin {
             instances_created: self.created.load(Ordering::Relaxed),
             instances_discarded: self.discarded.load(Ordering::Relaxed),
             idle: self.idle.len(),
+            instances_trimmed: self.trimmed.load(Ordering::Relaxed),
         }
+    }
+
+    /// Drops the instances that stayed idle since the last trim, keeping at
+    /// least one in the pool (and its state). The runtime calls this every
+    /// idle timeout, so a pool grown by a burst (or by requests in flight
+    /// before a plugin said it has no response phase) shrinks back to what
+    /// the traffic needs. Returns how many were dropped.
+    pub fn trim_idle(&self) -> usize {
+        let unneeded = self.low_idle.load(Ordering::Relaxed);
+        let n = unneeded.min(self.idle.len().saturating_sub(1));
+        let mut dropped = 0;
+        while dropped < n && self.idle.pop().is_some() {
+            dropped += 1;
+        }
+        self.trimmed.fetch_add(dropped as u64, Ordering::Relaxed);
+        self.low_idle.store(self.idle.len(), Ordering::Relaxed);
+        dropped
     }
 
     /// Drops the idle instances, freeing their pool slots (and their
@@ -256,7 +282,14 @@ impl Plugin {
     }
 
     async fn take_instance(&self) -> Result<Instance, PluginError> {
-        match self.idle.pop() {
+        let taken = self.idle.pop();
+        // A plain load and store, not a read-modify-write: an approximate
+        // low-water mark is enough for trimming and costs nothing here.
+        let left = self.idle.len();
+        if left < self.low_idle.load(Ordering::Relaxed) {
+            self.low_idle.store(left, Ordering::Relaxed);
+        }
+        match taken {
             Some(i) => Ok(i),
             None => self.instantiate().await,
         }

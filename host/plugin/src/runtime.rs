@@ -1,7 +1,7 @@
 //! The process-wide [`PluginRuntime`]: one engine (component model, pooling
 //! allocator, epoch interruption), its epoch ticker, and loading.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,9 @@ struct Inner {
     live_instances: Arc<AtomicU64>,
     stop_ticker: Arc<AtomicBool>,
     pooling: bool,
+    /// Every plugin loaded, for the idle trimmer (touched at load and by
+    /// the trimmer, never by a request).
+    loaded: Arc<Mutex<Vec<Weak<Plugin>>>>,
 }
 
 impl Drop for Inner {
@@ -108,6 +111,10 @@ impl PluginRuntime {
         };
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, stop_ticker.clone())?;
+        let loaded = Arc::new(Mutex::new(Vec::new()));
+        if !config.idle_timeout.is_zero() {
+            spawn_trimmer(loaded.clone(), config.idle_timeout, stop_ticker.clone())?;
+        }
         Ok(PluginRuntime {
             inner: Arc::new(Inner {
                 engine,
@@ -118,6 +125,7 @@ impl PluginRuntime {
                 live_instances: Arc::new(AtomicU64::new(0)),
                 stop_ticker,
                 pooling,
+                loaded,
             }),
         })
     }
@@ -263,6 +271,10 @@ impl PluginRuntime {
             shared,
         ));
         plugin.prewarm().await?;
+        if let Ok(mut loaded) = self.inner.loaded.lock() {
+            loaded.retain(|p| p.strong_count() > 0);
+            loaded.push(Arc::downgrade(&plugin));
+        }
         tracing::info!(
             plugin = %name,
             world = %plugin.world(),
@@ -309,4 +321,43 @@ fn spawn_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> Result
         })
         .map(|_| ())
         .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))
+}
+
+/// Every `every`, trims the idle instances of each loaded plugin, on a
+/// thread of its own (dropping an instance resets its memory; that is not
+/// work for the async runtime or the epoch ticker).
+fn spawn_trimmer(
+    loaded: Arc<Mutex<Vec<Weak<Plugin>>>>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> Result<(), PluginError> {
+    std::thread::Builder::new()
+        .name("wasmgate-trim".into())
+        .spawn(move || {
+            let step = every.min(Duration::from_millis(100));
+            let mut waited = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(step);
+                waited += step;
+                if waited < every {
+                    continue;
+                }
+                waited = Duration::ZERO;
+                let plugins: Vec<Arc<Plugin>> = match loaded.lock() {
+                    Ok(mut l) => {
+                        l.retain(|p| p.strong_count() > 0);
+                        l.iter().filter_map(Weak::upgrade).collect()
+                    }
+                    Err(_) => return,
+                };
+                for p in plugins {
+                    let n = p.trim_idle();
+                    if n > 0 {
+                        tracing::debug!(plugin = %p.name(), dropped = n, "idle plugin instances dropped");
+                    }
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| PluginError::Engine(format!("cannot start the idle trimmer: {e}")))
 }

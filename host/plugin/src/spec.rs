@@ -136,6 +136,9 @@ pub struct RuntimeConfig {
     pub outbound_max_timeout: Duration,
     /// The largest body an `outbound-http` response may carry.
     pub outbound_max_body_bytes: usize,
+    /// How often each plugin's pool drops the instances that stayed idle
+    /// the whole time (keeping one); zero never drops them.
+    pub idle_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -148,6 +151,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             outbound_max_timeout: Duration::from_secs(10),
             outbound_max_body_bytes: 4 << 20,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -232,3 +232,47 @@ async fn header_calls_report_bad_names_values_and_read_only_requests() {
     }
     assert_eq!(plugin.stats().instances_created, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_grown_by_a_burst_shrinks_back_to_one_idle_instance() {
+    let rt = wasmgate_plugin::PluginRuntime::new(wasmgate_plugin::RuntimeConfig {
+        cache_dir: None,
+        idle_timeout: Duration::from_millis(150),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut s = spec(
+        "stamp",
+        wasmgate_guest_plugins::HEADER_STAMP,
+        World::HttpMiddleware,
+    );
+    s.limits.max_instances = 8;
+    let plugin = rt.load(s).await.unwrap();
+    // A burst: 6 requests at once, each holding its own instance.
+    let mut leases = Vec::new();
+    for _ in 0..6 {
+        leases.push(plugin.lease().await.unwrap());
+    }
+    drop(leases);
+    assert_eq!(plugin.stats().idle, 6);
+    assert_eq!(rt.stats().live_instances, 6);
+
+    // Then one request at a time: two idle timeouts later (one to see what
+    // stays idle, one to drop it) the pool is back to one instance.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut last = 0;
+    while plugin.stats().instances_trimmed < 5 && tokio::time::Instant::now() < until {
+        let mut req = get("/");
+        let mut lease = plugin.lease().await.unwrap();
+        lease.on_request(&mut req).await.unwrap();
+        last = header(&req, "x-plugin-count").unwrap().parse::<u64>().unwrap();
+        drop(lease);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = plugin.stats();
+    assert_eq!(stats.idle, 1, "{stats:?}");
+    assert_eq!(stats.instances_trimmed, 5, "{stats:?}");
+    assert_eq!(stats.instances_created, 6, "no instance was created again");
+    assert_eq!(rt.stats().live_instances, 1);
+    assert!(last > 6, "the instance kept serving (and counting): {last}");
+}

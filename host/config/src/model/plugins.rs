@@ -21,6 +21,9 @@ pub struct StaticPlugins {
     pub cache_dir: Option<String>,
     /// Where plugins' `kv` data lives (default: in the process).
     pub kv: Option<KvBackend>,
+    /// Instances of a plugin beyond one that stayed idle this long are dropped
+    /// (default 30s; 0 keeps them).
+    pub idle_timeout: Option<Duration>,
     /// Plugins declared at start (`wasmgate run --plugin NAME=PATH` adds here); dynamic
     /// configuration may declare more, and may not redeclare these.
     pub definitions: PluginDefs,
