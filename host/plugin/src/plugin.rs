@@ -34,6 +34,8 @@ enum Bindings {
 struct Instance {
     store: Store<HostState>,
     bindings: Bindings,
+    /// Its memory once `configure` returned.
+    ready_memory: usize,
     _live: LiveInstance,
 }
 
@@ -80,6 +82,9 @@ pub struct PluginStats {
     pub idle: usize,
     /// Instances dropped because the pool held more than the traffic needed.
     pub instances_trimmed: u64,
+    /// Instances replaced after a call because their memory had grown past
+    /// three quarters of the limit (before it fails a request).
+    pub instances_recycled: u64,
 }
 
 /// A TCP connection as a filter sees it.
@@ -120,6 +125,7 @@ pub struct Plugin {
     created: AtomicU64,
     discarded: AtomicU64,
     trimmed: AtomicU64,
+    recycled: AtomicU64,
     /// The fewest instances idle at once since the last trim: that many
     /// were not needed.
     low_idle: AtomicUsize,
@@ -162,6 +168,7 @@ impl Plugin {
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             trimmed: AtomicU64::new(0),
+            recycled: AtomicU64::new(0),
             low_idle: AtomicUsize::new(0),
             handles_response: AtomicBool::new(true),
         }
@@ -207,6 +214,7 @@ impl Plugin {
             instances_discarded: self.discarded.load(Ordering::Relaxed),
             idle: self.idle.len(),
             instances_trimmed: self.trimmed.load(Ordering::Relaxed),
+            instances_recycled: self.recycled.load(Ordering::Relaxed),
         }
     }
 
@@ -295,7 +303,19 @@ impl Plugin {
         }
     }
 
+    /// Returns an instance to the pool, unless its memory grew since it was
+    /// ready to past three quarters of the limit: a guest that leaks (or a
+    /// garbage collector that never gives memory back, as in JS engines)
+    /// would otherwise fail a request when it reaches the limit. It is
+    /// dropped instead and a fresh one is made when needed.
     fn give_back(&self, instance: Instance) {
+        let peak = instance.store.data().limiter.peak;
+        let limit = self.fingerprint.limits.max_memory_bytes;
+        if peak > instance.ready_memory && peak > limit / 4 * 3 {
+            self.recycled.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(plugin = %self.name, memory = peak, limit, "plugin instance replaced: its memory is near the limit");
+            return;
+        }
         // Never full: live instances are bounded by the permits.
         let _ = self.idle.push(instance);
     }
@@ -339,6 +359,7 @@ impl Plugin {
             }
             self.created.fetch_add(1, Ordering::Relaxed);
             Ok(Instance {
+                ready_memory: store.data().limiter.peak,
                 store,
                 bindings,
                 _live: LiveInstance::new(&self.shared.live),

@@ -1,8 +1,8 @@
 //! The process-wide [`PluginRuntime`]: one engine (component model, pooling
 //! allocator, epoch interruption), its epoch ticker, and loading.
 
-use std::sync::{Arc, Mutex, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -49,6 +49,7 @@ impl HostState {
             limiter: MemoryLimiter {
                 max_memory: shared.limits.max_memory_bytes,
                 exceeded: false,
+                peak: 0,
             },
             shared,
             header_names: HeaderNames::default(),
@@ -70,6 +71,8 @@ impl WasiView for HostState {
 pub(crate) struct MemoryLimiter {
     pub max_memory: usize,
     pub exceeded: bool,
+    /// The largest size any memory of the instance grew to.
+    pub peak: usize,
 }
 
 /// The error a refused memory growth traps with.
@@ -94,6 +97,7 @@ impl ResourceLimiter for MemoryLimiter {
                 desired,
             }));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

@@ -103,3 +103,22 @@ async fn memory_hog_hits_the_limit() {
     drop(other);
     expect_ok(&plugin, "x-hog-plugin").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_memory_keeps_growing_is_replaced_before_it_fails() {
+    let rt = runtime(None);
+    let mut s = spec("hog", wasmgate_guest_plugins::HOG, World::HttpMiddleware);
+    s.limits.max_memory_bytes = 16 << 20;
+    let plugin = rt.load(s).await.unwrap();
+    // Each request keeps 1 MiB: 40 of them would need 40 MiB in one instance.
+    for i in 0..40 {
+        let mut req = get("/leak");
+        let mut lease = plugin.lease().await.unwrap();
+        let r = lease.on_request(&mut req).await;
+        assert!(matches!(r, Ok(Action::Continue)), "request {i}: {r:?}");
+    }
+    let stats = plugin.stats();
+    assert_eq!(stats.instances_discarded, 0, "no request failed: {stats:?}");
+    assert!(stats.instances_recycled >= 3, "{stats:?}");
+    assert_eq!(stats.instances_created, stats.instances_recycled + 1);
+}

@@ -265,7 +265,10 @@ async fn a_pool_grown_by_a_burst_shrinks_back_to_one_idle_instance() {
         let mut req = get("/");
         let mut lease = plugin.lease().await.unwrap();
         lease.on_request(&mut req).await.unwrap();
-        last = header(&req, "x-plugin-count").unwrap().parse::<u64>().unwrap();
+        last = header(&req, "x-plugin-count")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
         drop(lease);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -1,4 +1,5 @@
 //! Allocates without end on `/hog` (until the memory limit stops it);
+//! keeps 1 MiB more on each `/leak` (memory that grows with traffic);
 //! otherwise stamps `x-hog-plugin: ok`.
 
 use wasmgate_plugin_sdk::{Action, Middleware, NoSettings, Request, export_middleware};
@@ -22,6 +23,9 @@ impl Middleware for Hog {
     fn on_request(&mut self, req: &Request) -> Action {
         if req.path() == "/hog" {
             hoard_forever(&mut self.hoard);
+        }
+        if req.path() == "/leak" {
+            self.hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
         }
         let _ = req.set_header("x-hog-plugin", "ok");
         Action::Continue
