@@ -31,9 +31,10 @@ pub fn wit_version() -> &'static str {
         .map_or("0.0.0", |v| v.trim_end_matches(';').trim())
 }
 
-/// Whether a component built against `version` links with this host: the
-/// same major version, and for 0.x the same minor, no newer than ours.
-fn compatible(version: &str) -> bool {
+/// Whether a component built against `version` of `wasmgate:plugin` links
+/// with this host: the same major version, and for 0.x the same minor, no
+/// newer than ours.
+pub fn wit_compatible(version: &str) -> bool {
     let (Ok(theirs), Ok(ours)) = (
         semver::Version::parse(version),
         semver::Version::parse(wit_version()),
@@ -55,7 +56,7 @@ pub(crate) fn check_imports(
             .strip_prefix("wasmgate:plugin/")
             .and_then(|rest| rest.split_once('@'))
             .map(|(_, v)| v)
-            && !compatible(version)
+            && !wit_compatible(version)
         {
             return Err(PluginError::WitVersion {
                 plugin: plugin.to_owned(),
@@ -96,16 +97,23 @@ pub(crate) fn check_imports(
 
 #[cfg(test)]
 mod tests {
-    use super::{compatible, wit_version};
+    use super::{wit_compatible, wit_version};
 
     #[test]
     fn versions_of_the_same_minor_and_no_newer_are_compatible() {
         let ours = semver::Version::parse(wit_version()).unwrap();
-        assert!(compatible(wit_version()));
+        assert!(wit_compatible(wit_version()));
         let older_minor = format!("{}.{}.0", ours.major, ours.minor.saturating_sub(1));
-        assert_eq!(compatible(&older_minor), ours.minor == 0 && ours.major > 0);
-        assert!(!compatible(&format!("{}.{}.0", ours.major, ours.minor + 1)));
-        assert!(!compatible(&format!("{}.0.0", ours.major + 1)));
-        assert!(!compatible("not-a-version"));
+        assert_eq!(
+            wit_compatible(&older_minor),
+            ours.minor == 0 && ours.major > 0
+        );
+        assert!(!wit_compatible(&format!(
+            "{}.{}.0",
+            ours.major,
+            ours.minor + 1
+        )));
+        assert!(!wit_compatible(&format!("{}.0.0", ours.major + 1)));
+        assert!(!wit_compatible("not-a-version"));
     }
 }

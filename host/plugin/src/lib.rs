@@ -42,7 +42,7 @@ mod spec;
 mod state;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
-pub use grants::wit_version;
+pub use grants::{wit_compatible, wit_version};
 pub use http::{Action, PluginRequest, PluginResponse};
 pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, TcpAction};
 pub use runtime::{PluginRuntime, RuntimeStats};

@@ -4,8 +4,8 @@
 use super::{sha256_hex, wit_version};
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
-use wasmgate_plugin::World;
 use wasmgate_plugin::registry::{Manifest, resolve};
+use wasmgate_plugin::{World, wit_compatible};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
@@ -60,7 +60,7 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         _ => {}
     }
     if let Some(m) = &manifest
-        && m.wit != ours
+        && !wit_compatible(&m.wit)
     {
         problems.push(format!(
             "{}@{}: its manifest says wit = \"{}\", this gateway implements wasmgate:plugin@{ours}",
@@ -82,7 +82,7 @@ pub(super) fn verify(registries: &[PathBuf], target: &str) -> Result<()> {
         if let Some(rest) = name.strip_prefix("wasmgate:plugin/") {
             let version = rest.split_once('@').map_or("", |(_, v)| v);
             theirs.insert(version);
-            if version != ours {
+            if !wit_compatible(version) {
                 problems.push(format!(
                     "{shown}: imports {name}, built against wasmgate:plugin@{version}; this gateway implements @{ours}"
                 ));
