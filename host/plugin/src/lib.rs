@@ -38,6 +38,7 @@ mod plugin;
 pub mod registry;
 mod runtime;
 mod set;
+mod slots;
 mod spec;
 mod state;
 

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
 use wasmtime::component::Resource;
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
@@ -16,6 +15,7 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use crate::bindings::{matcher, middleware, tcp, tcp_types};
 use crate::error::{CallError, FailureReason, Phase, PluginError};
 use crate::http::{Action, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
+use crate::slots::{Slot, Slots};
 use crate::spec::{Grants, Limits, PluginSpec, World};
 use crate::state::{HostState, PluginShared};
 
@@ -119,7 +119,7 @@ pub struct Plugin {
     pre: WorldPre,
     shared: Arc<PluginShared>,
     idle: ArrayQueue<Instance>,
-    permits: Arc<Semaphore>,
+    slots: Slots,
     call_ticks: u64,
     init_ticks: u64,
     created: AtomicU64,
@@ -164,7 +164,7 @@ impl Plugin {
             pre,
             shared,
             idle: ArrayQueue::new(max),
-            permits: Arc::new(Semaphore::new(max)),
+            slots: Slots::new(max),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             trimmed: AtomicU64::new(0),
@@ -271,15 +271,9 @@ impl Plugin {
         })
     }
 
-    async fn permit(&self, phase: Phase) -> Result<OwnedSemaphorePermit, PluginError> {
-        if let Ok(p) = self.permits.clone().try_acquire_owned() {
-            return Ok(p);
-        }
+    async fn slot(&self, phase: Phase) -> Result<Slot<'_>, PluginError> {
         let wait = self.fingerprint.limits.acquire_timeout;
-        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => Err(self.busy(phase)),
-        }
+        self.slots.take(wait).await.ok_or_else(|| self.busy(phase))
     }
 
     /// Starts one instance (running `configure`) and parks it in the pool.
@@ -316,7 +310,7 @@ impl Plugin {
             tracing::info!(plugin = %self.name, memory = peak, limit, "plugin instance replaced: its memory is near the limit");
             return;
         }
-        // Never full: live instances are bounded by the permits.
+        // Never full: live instances are bounded by the slots.
         let _ = self.idle.push(instance);
     }
 
@@ -405,12 +399,13 @@ impl Plugin {
     /// instances are busy.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, PluginError> {
         self.expect_world(World::HttpMiddleware)?;
-        let permit = self.permit(Phase::OnRequest).await?;
+        let slot = self.slot(Phase::OnRequest).await?;
         let instance = self.take_instance().await?;
+        // The lease gives the slot back when it is dropped.
+        slot.keep();
         Ok(Lease {
             plugin: self.clone(),
             instance: Some(instance),
-            _permit: permit,
         })
     }
 
@@ -418,8 +413,8 @@ impl Plugin {
     /// change it); it is moved into the instance for the call and back.
     pub async fn matches(&self, req: &mut PluginRequest) -> Result<bool, PluginError> {
         self.expect_world(World::RouteMatcher)?;
-        let permit = self.permit(Phase::Matches).await?;
-        self.matches_with(req, permit).await
+        let slot = self.slot(Phase::Matches).await?;
+        self.matches_with(req, slot).await
     }
 
     /// [`Plugin::matches`] for synchronous callers (rule matching is sync).
@@ -431,20 +426,19 @@ impl Plugin {
     /// the same time limit as the async path.
     pub fn matches_blocking(&self, req: &mut PluginRequest) -> Result<bool, PluginError> {
         self.expect_world(World::RouteMatcher)?;
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| self.busy(Phase::Matches))?;
-        crate::block_on::block_on(self.matches_with(req, permit))
+        let slot = self
+            .slots
+            .try_take()
+            .ok_or_else(|| self.busy(Phase::Matches))?;
+        crate::block_on::block_on(self.matches_with(req, slot))
     }
 
     async fn matches_with(
         &self,
         req: &mut PluginRequest,
-        permit: OwnedSemaphorePermit,
+        slot: Slot<'_>,
     ) -> Result<bool, PluginError> {
-        let _permit = permit;
+        let _slot = slot;
         let span = tracing::debug_span!("plugin.call", plugin = %self.name, phase = "matches");
         async {
             let mut inst = self.take_instance().await?;
@@ -485,7 +479,7 @@ impl Plugin {
     /// Runs a TCP filter on a new connection.
     pub async fn on_connect(&self, info: &ConnectionInfo) -> Result<TcpAction, PluginError> {
         self.expect_world(World::TcpFilter)?;
-        let _permit = self.permit(Phase::OnConnect).await?;
+        let _slot = self.slot(Phase::OnConnect).await?;
         let span = tracing::debug_span!("plugin.call", plugin = %self.name, phase = "on-connect");
         async {
             let mut inst = self.take_instance().await?;
@@ -541,7 +535,6 @@ fn take<T: 'static>(store: &mut Store<HostState>, h: Resource<T>) -> T {
 pub struct Lease {
     plugin: Arc<Plugin>,
     instance: Option<Instance>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Lease {
@@ -673,8 +666,10 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // The instance first: whoever takes the slot finds it in the pool.
         if let Some(inst) = self.instance.take() {
             self.plugin.give_back(inst);
         }
+        self.plugin.slots.give();
     }
 }
