@@ -5,7 +5,6 @@
 //! plugin stamping `x-request-id` on every request does not allocate the
 //! name each time.
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmStr};
@@ -21,6 +20,19 @@ const CACHED_NAMES: usize = 16;
 #[derive(Default)]
 pub(crate) struct HeaderNames(Vec<HeaderName>);
 
+/// A header ready to be written; `fresh` when its name was not cached.
+pub(crate) struct Pair {
+    name: HeaderName,
+    value: HeaderValue,
+    fresh: bool,
+}
+
+/// The request or response a header write goes to.
+pub(crate) enum Target {
+    Request(Resource<RequestEntry>),
+    Response(Resource<ResponseEntry>),
+}
+
 impl HeaderNames {
     /// The parsed name, if `name` was seen before spelled the same way
     /// (names are lower case once parsed; other spellings are parsed).
@@ -34,146 +46,100 @@ impl HeaderNames {
         }
     }
 
-    /// Keeps the name of `pair` if it was parsed for this call.
-    fn note(&mut self, pair: &Pair) {
-        if pair.fresh {
-            self.remember(&pair.name);
-        }
-    }
-
-    /// Parses `name`, from the cache when possible.
-    pub(crate) fn resolve(&mut self, name: &str) -> Result<HeaderName, HttpError> {
-        if let Some(n) = self.cached(name) {
-            return Ok(n);
-        }
-        let n = parse_name(name)?;
-        self.remember(&n);
-        Ok(n)
-    }
-}
-
-fn parse_name(name: &str) -> Result<HeaderName, HttpError> {
-    HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))
-}
-
-fn invalid_value(name: &HeaderName) -> HttpError {
-    HttpError::Invalid(format!("value of header `{name}`"))
-}
-
-/// Sets (or appends) a header whose value the caller owns (no copy).
-pub(crate) fn set_owned(
-    h: &mut HeaderMap,
-    name: Result<HeaderName, HttpError>,
-    value: String,
-    append: bool,
-) -> Result<(), HttpError> {
-    let n = name?;
-    let v = HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes()))
-        .map_err(|_| invalid_value(&n))?;
-    insert(h, n, v, append);
-    Ok(())
-}
-
-fn insert(h: &mut HeaderMap, n: HeaderName, v: HeaderValue, append: bool) {
-    if append {
-        h.append(n, v);
-    } else {
-        h.insert(n, v);
+    /// Parses a header, the name from the cache when possible. The value is
+    /// copied once, into the header itself.
+    pub(crate) fn pair(&self, name: &str, value: &str) -> Result<Pair, HttpError> {
+        let (name, fresh) = match self.cached(name) {
+            Some(n) => (n, false),
+            None => (
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?,
+                true,
+            ),
+        };
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))?;
+        Ok(Pair { name, value, fresh })
     }
 }
 
-/// A header read from guest memory; `fresh` when its name was not cached.
-struct Pair {
-    name: HeaderName,
-    value: HeaderValue,
-    fresh: bool,
+impl HostState {
+    /// Sets or appends a parsed header on the request or response behind
+    /// `target` (the request is read-only in `on-response`). An unknown
+    /// handle traps; a bad header is the guest's error to handle.
+    pub(crate) fn write_header(
+        &mut self,
+        target: Target,
+        pair: Result<Pair, HttpError>,
+        append: bool,
+    ) -> wasmtime::Result<Result<(), HttpError>> {
+        let headers: &mut HeaderMap = match &target {
+            Target::Request(r) => {
+                let entry = self.table.get_mut(r)?;
+                if !entry.writable {
+                    return Ok(Err(HttpError::ReadOnly));
+                }
+                &mut entry.req.headers
+            }
+            Target::Response(r) => &mut self.table.get_mut(r)?.resp.headers,
+        };
+        Ok(pair.map(|p| {
+            if p.fresh {
+                self.header_names.remember(&p.name);
+            }
+            if append {
+                headers.append(p.name, p.value);
+            } else {
+                headers.insert(p.name, p.value);
+            }
+        }))
+    }
 }
 
-/// Reads a name and a value from guest memory. The value is copied once,
-/// into the header itself. `Ok(Err(_))` is the guest's error to handle;
-/// `Err(_)` (a string out of bounds or not UTF-8) traps.
-fn read_pair(
-    store: &StoreContextMut<'_, HostState>,
+/// A header write with name and value read in place from guest memory.
+/// A string out of bounds or not UTF-8 traps.
+fn write(
+    mut store: StoreContextMut<'_, HostState>,
+    target: Target,
     name: &WasmStr,
     value: &WasmStr,
-) -> wasmtime::Result<Result<Pair, HttpError>> {
-    let name = name.to_str(store)?;
-    let value = value.to_str(store)?;
-    let (n, fresh) = match store.data().header_names.cached(&name) {
-        Some(n) => (n, false),
-        None => match parse_name(&name) {
-            Ok(n) => (n, true),
-            Err(e) => return Ok(Err(e)),
-        },
-    };
-    Ok(match HeaderValue::from_str(&value) {
-        Ok(value) => Ok(Pair {
-            name: n,
-            value,
-            fresh,
-        }),
-        Err(_) => Err(invalid_value(&n)),
-    })
-}
-
-type Args = (Resource<RequestEntry>, WasmStr, WasmStr);
-type RespArgs = (Resource<ResponseEntry>, WasmStr, WasmStr);
-type Ret = wasmtime::Result<(Result<(), HttpError>,)>;
-
-fn on_request(
-    mut store: StoreContextMut<'_, HostState>,
-    (r, name, value): Args,
     append: bool,
-) -> Ret {
-    let pair = read_pair(&store, &name, &value)?;
-    let state = store.data_mut();
-    let entry = state.table.get_mut(&r)?;
-    let result = if entry.writable {
-        pair.map(|p| {
-            state.header_names.note(&p);
-            insert(&mut entry.req.headers, p.name, p.value, append);
-        })
-    } else {
-        Err(HttpError::ReadOnly)
+) -> wasmtime::Result<(Result<(), HttpError>,)> {
+    let pair = {
+        let name = name.to_str(&store)?;
+        let value = value.to_str(&store)?;
+        store.data().header_names.pair(&name, &value)
     };
-    Ok((result,))
+    Ok((store.data_mut().write_header(target, pair, append)?,))
 }
 
-fn on_response(
-    mut store: StoreContextMut<'_, HostState>,
-    (r, name, value): RespArgs,
-    append: bool,
-) -> Ret {
-    let pair = read_pair(&store, &name, &value)?;
-    let state = store.data_mut();
-    let entry = state.table.get_mut(&r)?;
-    let result = pair.map(|p| {
-        state.header_names.note(&p);
-        insert(&mut entry.resp.headers, p.name, p.value, append);
-    });
-    Ok((result,))
-}
+type Args<T> = (Resource<T>, WasmStr, WasmStr);
 
 /// Replaces the generated `set-header` and `append-header` of `request` and
 /// `response` in `linker` (which already holds the `types` interface) with
-/// the versions above.
+/// versions that read their strings in place. The generated ones (the
+/// `HostRequest` and `HostResponse` methods) stay correct: they copy the
+/// strings first, then make the same write.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let interface = format!("wasmgate:plugin/types@{}", crate::wit_version());
     linker.allow_shadowing(true);
     let mut types = linker.instance(&interface)?;
-    types.func_wrap("[method]request.set-header", |s, a: Args| {
-        on_request(s, a, false)
-    })?;
-    types.func_wrap("[method]request.append-header", |s, a: Args| {
-        on_request(s, a, true)
-    })?;
-    types.func_wrap("[method]response.set-header", |s, a: RespArgs| {
-        on_response(s, a, false)
-    })?;
-    types.func_wrap("[method]response.append-header", |s, a: RespArgs| {
-        on_response(s, a, true)
-    })?;
+    types.func_wrap(
+        "[method]request.set-header",
+        |s, (r, n, v): Args<RequestEntry>| write(s, Target::Request(r), &n, &v, false),
+    )?;
+    types.func_wrap(
+        "[method]request.append-header",
+        |s, (r, n, v): Args<RequestEntry>| write(s, Target::Request(r), &n, &v, true),
+    )?;
+    types.func_wrap(
+        "[method]response.set-header",
+        |s, (r, n, v): Args<ResponseEntry>| write(s, Target::Response(r), &n, &v, false),
+    )?;
+    types.func_wrap(
+        "[method]response.append-header",
+        |s, (r, n, v): Args<ResponseEntry>| write(s, Target::Response(r), &n, &v, true),
+    )?;
     linker.allow_shadowing(false);
     Ok(())
 }

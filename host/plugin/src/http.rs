@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wasmtime::component::Resource;
 
 use crate::bindings::types::{self, HttpError};
-use crate::headers::set_owned;
+use crate::headers::Target;
 use crate::state::HostState;
 
 /// An HTTP request as plugins see it. The gateway builds it by moving the
@@ -293,10 +293,8 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let n = self.header_names.resolve(&name);
-        Ok(self
-            .req_mut(&r)?
-            .and_then(|q| set_owned(&mut q.headers, n, value, false)))
+        let pair = self.header_names.pair(&name, &value);
+        self.write_header(Target::Request(r), pair, false)
     }
     fn append_header(
         &mut self,
@@ -304,10 +302,8 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let n = self.header_names.resolve(&name);
-        Ok(self
-            .req_mut(&r)?
-            .and_then(|q| set_owned(&mut q.headers, n, value, true)))
+        let pair = self.header_names.pair(&name, &value);
+        self.write_header(Target::Request(r), pair, true)
     }
     fn remove_header(
         &mut self,
@@ -367,8 +363,8 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let n = self.header_names.resolve(&name);
-        Ok(set_owned(&mut self.resp(&r)?.headers, n, value, false))
+        let pair = self.header_names.pair(&name, &value);
+        self.write_header(Target::Response(r), pair, false)
     }
     fn append_header(
         &mut self,
@@ -376,8 +372,8 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let n = self.header_names.resolve(&name);
-        Ok(set_owned(&mut self.resp(&r)?.headers, n, value, true))
+        let pair = self.header_names.pair(&name, &value);
+        self.write_header(Target::Response(r), pair, true)
     }
     fn remove_header(
         &mut self,
