@@ -53,15 +53,9 @@ pub(super) fn run(command: GatewayCommand) -> ExitCode {
         .with_env_filter(EnvFilter::new(&args.log_level))
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::start_runtime(&mut tokio::runtime::Builder::new_multi_thread()) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wasmgate: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(start(args)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,3 +77,13 @@ pub fn main() -> ExitCode {
         Command::Gateway { command } => gateway::run(command),
     }
 }
+
+/// Starts the async runtime a command runs on, or says why it cannot.
+fn start_runtime(
+    builder: &mut tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("wasmgate: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}

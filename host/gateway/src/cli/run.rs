@@ -50,12 +50,9 @@ pub(super) fn run(
     if let Some(n) = workers.filter(|n| *n > 0) {
         builder.worker_threads(n);
     }
-    let runtime = match builder.enable_all().build() {
+    let runtime = match super::start_runtime(&mut builder) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wasmgate: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let gateway = match Gateway::start(cfg).await {
