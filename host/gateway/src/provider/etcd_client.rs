@@ -81,6 +81,11 @@ fn normalise(endpoint: &str) -> String {
     }
 }
 
+/// The `key` and `range_end` that select every key starting with `prefix`.
+fn prefix_range(prefix: &str) -> Value {
+    json!({ "key": B64.encode(prefix), "range_end": B64.encode(prefix_end(prefix.as_bytes())) })
+}
+
 /// The end of the range of every key starting with `prefix` (etcd's `range_end`).
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -325,15 +330,7 @@ impl EtcdClient {
 
     /// Every key starting with `prefix`, and the revision they were read at.
     pub async fn range(&self, prefix: &str) -> Result<Snapshot, EtcdError> {
-        let reply = self
-            .post(
-                "/v3/kv/range",
-                &json!({
-                    "key": B64.encode(prefix),
-                    "range_end": B64.encode(prefix_end(prefix.as_bytes())),
-                }),
-            )
-            .await?;
+        let reply = self.post("/v3/kv/range", &prefix_range(prefix)).await?;
         let mut snapshot = Snapshot {
             revision: int(&reply["header"]["revision"]),
             ..Snapshot::default()
@@ -359,13 +356,7 @@ impl EtcdClient {
     /// Deletes every key starting with `prefix`; returns how many there were.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<i64, EtcdError> {
         let reply = self
-            .post(
-                "/v3/kv/deleterange",
-                &json!({
-                    "key": B64.encode(prefix),
-                    "range_end": B64.encode(prefix_end(prefix.as_bytes())),
-                }),
-            )
+            .post("/v3/kv/deleterange", &prefix_range(prefix))
             .await?;
         Ok(int(&reply["deleted"]))
     }
@@ -388,11 +379,9 @@ impl EtcdClient {
                     continue;
                 }
             };
-            let body = json!({ "create_request": {
-                "key": B64.encode(prefix),
-                "range_end": B64.encode(prefix_end(prefix.as_bytes())),
-                "start_revision": start_revision.to_string(),
-            }});
+            let mut create = prefix_range(prefix);
+            create["start_revision"] = json!(start_revision.to_string());
+            let body = json!({ "create_request": create });
             let req = self.request(endpoint, "/v3/watch", &body, token.as_deref());
             let resp = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(req)).await {
                 Ok(Ok(r)) if r.status().is_success() => r,
