@@ -4,14 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{get, runtime, spec};
+use common::{get, per, runtime, spec, time_warm_calls};
 use wasmgate_plugin::World;
-
-fn per(d: Duration, n: u32) -> String {
-    format!("{:.2} us", d.as_secs_f64() * 1e6 / f64::from(n))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::print_stdout)]
@@ -65,17 +61,8 @@ async fn measure_plugin_costs() {
             "value".parse().unwrap(),
         );
     }
-    let mut lease = plugin.lease().await.unwrap();
-    for _ in 0..1000 {
-        lease.on_request(&mut req).await.unwrap();
-    }
     let n = 20_000;
-    let t = Instant::now();
-    for _ in 0..n {
-        lease.on_request(&mut req).await.unwrap();
-    }
-    let call = t.elapsed();
-    drop(lease);
+    let call = time_warm_calls(&plugin, &mut req, n).await;
 
     // Lease + on-request + return, as a request does it.
     let t = Instant::now();

@@ -9,14 +9,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{get, runtime, spec};
+use common::{get, per, runtime, spec, time_warm_calls};
 use wasmgate_plugin::{PluginSpec, World};
-
-fn per(d: Duration, n: u32) -> String {
-    format!("{:.2} us", d.as_secs_f64() * 1e6 / f64::from(n))
-}
 
 fn stamp(wasm: &str) -> PluginSpec {
     let mut s = spec("stamp", wasm, World::HttpMiddleware);
@@ -78,18 +74,7 @@ async fn measure_languages() {
         };
         drop(lease);
         let call = match &serves {
-            Ok(()) => {
-                let mut lease = plugin.lease().await.unwrap();
-                for _ in 0..1000 {
-                    lease.on_request(&mut req).await.unwrap();
-                }
-                let n = 20_000;
-                let t = Instant::now();
-                for _ in 0..n {
-                    lease.on_request(&mut req).await.unwrap();
-                }
-                per(t.elapsed(), n)
-            }
+            Ok(()) => per(time_warm_calls(&plugin, &mut req, 20_000).await, 20_000),
             Err(e) => format!("fails: {e}"),
         };
         let serves = serves.is_ok();

@@ -3,9 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use wasmgate_plugin::{PluginRequest, PluginRuntime, PluginSpec, RuntimeConfig, WasmSource, World};
+use wasmgate_plugin::{
+    Plugin, PluginRequest, PluginRuntime, PluginSpec, RuntimeConfig, WasmSource, World,
+};
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -48,4 +51,22 @@ pub fn header(req: &PluginRequest, name: &str) -> Option<String> {
     req.headers
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// A duration per operation, for the measurement tests' reports.
+pub fn per(d: Duration, n: u32) -> String {
+    format!("{:.2} us", d.as_secs_f64() * 1e6 / f64::from(n))
+}
+
+/// Times `n` warm `on-request` calls on one lease (after 1000 to warm up).
+pub async fn time_warm_calls(plugin: &Arc<Plugin>, req: &mut PluginRequest, n: u32) -> Duration {
+    let mut lease = plugin.lease().await.unwrap();
+    for _ in 0..1000 {
+        lease.on_request(req).await.unwrap();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        lease.on_request(req).await.unwrap();
+    }
+    t.elapsed()
 }
