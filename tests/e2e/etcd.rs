@@ -28,6 +28,21 @@ fn file_services(backend: &HttpBackend) -> String {
     format!("http:\n  services:\n{}", lb("backend", &[&backend.url()]))
 }
 
+/// Three gateways on `cluster` (no reload throttle) with `backend` as a file service.
+async fn three_gateways(cluster: &EtcdCluster, backend: &HttpBackend) -> Vec<TestGateway> {
+    let mut gateways = Vec::new();
+    for _ in 0..3 {
+        gateways.push(
+            TestGateway::with_static(
+                &static_cfg(&cluster.client_urls(), "0s"),
+                &file_services(backend),
+            )
+            .await,
+        );
+    }
+    gateways
+}
+
 async fn status(client: &HttpClient, url: &str) -> Option<StatusCode> {
     get(client, url).await.ok().map(|(s, _, _)| s)
 }
@@ -64,16 +79,7 @@ async fn three_gateways_serve_and_drop_a_router_written_to_etcd() {
         return;
     };
     let backend = HttpBackend::builder("be").start().await;
-    let mut gateways = Vec::new();
-    for _ in 0..3 {
-        gateways.push(
-            TestGateway::with_static(
-                &static_cfg(&cluster.client_urls(), "0s"),
-                &file_services(&backend),
-            )
-            .await,
-        );
-    }
+    let gateways = three_gateways(&cluster, &backend).await;
     let clients: Vec<HttpClient> = gateways.iter().map(|g| g.client()).collect();
     put_router(&cluster.endpoints(), "api", "/api");
     for client in &clients {
@@ -248,16 +254,7 @@ async fn latency_from_write_to_served_on_three_gateways() {
         return;
     };
     let backend = HttpBackend::builder("be").start().await;
-    let mut gateways = Vec::new();
-    for _ in 0..3 {
-        gateways.push(
-            TestGateway::with_static(
-                &static_cfg(&cluster.client_urls(), "0s"),
-                &file_services(&backend),
-            )
-            .await,
-        );
-    }
+    let gateways = three_gateways(&cluster, &backend).await;
     let clients: Vec<HttpClient> = gateways.iter().map(|g| g.client()).collect();
     let etcd = EtcdClient::new(&cluster.client_urls(), None, None);
     etcd.put("traefik/http/routers/r/service", "backend@file")
