@@ -343,11 +343,9 @@ fn spawn_trimmer(
                     continue;
                 }
                 waited = Duration::ZERO;
+                // Entries of dropped plugins are pruned at each load.
                 let plugins: Vec<Arc<Plugin>> = match loaded.lock() {
-                    Ok(mut l) => {
-                        l.retain(|p| p.strong_count() > 0);
-                        l.iter().filter_map(Weak::upgrade).collect()
-                    }
+                    Ok(l) => l.iter().filter_map(Weak::upgrade).collect(),
                     Err(_) => return,
                 };
                 for p in plugins {
