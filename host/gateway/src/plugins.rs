@@ -322,7 +322,9 @@ impl PluginMiddleware {
         let mut preq = take_request(req, ctx);
         let original = if self.body.request() {
             let body = std::mem::replace(req.body_mut(), body::empty());
-            match read_up_to(body, self.plugin.max_body_bytes()).await {
+            // Boxed, as only plugins that read bodies take this path: the request's future
+            // stays small for the others.
+            match Box::pin(read_up_to(body, self.plugin.max_body_bytes())).await {
                 Buffered::Whole(bytes) => {
                     preq.body = Some(bytes.clone());
                     Some(bytes)
@@ -454,7 +456,7 @@ impl HeldLease {
         };
         let original = if self.response_body {
             let body = std::mem::replace(resp.body_mut(), body::empty());
-            match read_up_to(body, self.lease.plugin().max_body_bytes()).await {
+            match Box::pin(read_up_to(body, self.lease.plugin().max_body_bytes())).await {
                 Buffered::Whole(bytes) => {
                     presp.body = Some(bytes.clone());
                     Some(bytes)

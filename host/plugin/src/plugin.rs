@@ -293,7 +293,9 @@ impl Plugin {
         }
         match taken {
             Some(i) => Ok(i),
-            None => self.instantiate().await,
+            // Boxed: the future of a first instantiation is large; kept out of line, it
+            // does not grow the future of every request (less to copy per request).
+            None => Box::pin(self.instantiate()).await,
         }
     }
 
