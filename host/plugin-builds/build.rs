@@ -29,7 +29,14 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "tests/plugins",
-        &["trap", "spin", "hog", "greedy-imports", "header-probe"],
+        &[
+            "trap",
+            "spin",
+            "hog",
+            "greedy-imports",
+            "header-probe",
+            "noop",
+        ],
     ),
 ];
 

@@ -1,5 +1,6 @@
 //! Prints the runtime's costs (nothing asserted on time): compile, cache
-//! load, instantiation, and a warm `on-request` call of header-stamp.
+//! load, instantiation, a warm `on-request` call of header-stamp, and of
+//! the noop test plugin (the floor of a call).
 //! `cargo test -p wasmgate-plugin --test measure -- --nocapture`
 
 mod common;
@@ -72,6 +73,12 @@ async fn measure_plugin_costs() {
     }
     let leased = t.elapsed();
 
+    // The floor: a plugin whose `on-request` does nothing.
+    let mut s = spec("noop", wasmgate_guest_plugins::NOOP, World::HttpMiddleware);
+    s.limits.max_instances = 4;
+    let noop = rt.load(s).await.unwrap();
+    let floor = time_warm_calls(&noop, &mut req, n).await;
+
     println!(
         "plugin figures (header-stamp, {} KiB wasm):",
         std::fs::metadata(wasmgate_guest_plugins::HEADER_STAMP)
@@ -91,4 +98,8 @@ async fn measure_plugin_costs() {
         per(call, n)
     );
     println!("  lease + on-request + give back: {}", per(leased, n));
+    println!(
+        "  on-request of the noop plugin, warm instance (the floor): {}",
+        per(floor, n)
+    );
 }
