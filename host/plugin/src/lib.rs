@@ -35,6 +35,7 @@ pub mod kv;
 pub mod kv_redis;
 mod outbound;
 mod plugin;
+mod pool;
 pub mod registry;
 mod runtime;
 mod set;

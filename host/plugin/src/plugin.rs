@@ -4,10 +4,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
 use tracing::Instrument as _;
 use wasmtime::component::Resource;
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
@@ -15,6 +14,7 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use crate::bindings::{matcher, middleware, tcp, tcp_types};
 use crate::error::{CallError, FailureReason, Phase, PluginError};
 use crate::http::{Action, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
+use crate::pool::IdlePool;
 use crate::slots::{Slot, Slots};
 use crate::spec::{Grants, Limits, PluginSpec, World};
 use crate::state::{HostState, PluginShared};
@@ -118,7 +118,7 @@ pub struct Plugin {
     engine: Engine,
     pre: WorldPre,
     shared: Arc<PluginShared>,
-    idle: ArrayQueue<Instance>,
+    idle: IdlePool<Instance>,
     slots: Slots,
     call_ticks: u64,
     init_ticks: u64,
@@ -126,9 +126,6 @@ pub struct Plugin {
     discarded: AtomicU64,
     trimmed: AtomicU64,
     recycled: AtomicU64,
-    /// The fewest instances idle at once since the last trim: that many
-    /// were not needed.
-    low_idle: AtomicUsize,
     /// Cleared when the guest's `on-response` says it has no response phase.
     handles_response: AtomicBool,
 }
@@ -163,13 +160,12 @@ impl Plugin {
             engine,
             pre,
             shared,
-            idle: ArrayQueue::new(max),
+            idle: IdlePool::new(max),
             slots: Slots::new(max),
             created: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             trimmed: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
-            low_idle: AtomicUsize::new(0),
             handles_response: AtomicBool::new(true),
         }
     }
@@ -224,14 +220,8 @@ impl Plugin {
     /// before a plugin said it has no response phase) shrinks back to what
     /// the traffic needs. Returns how many were dropped.
     pub fn trim_idle(&self) -> usize {
-        let unneeded = self.low_idle.load(Ordering::Relaxed);
-        let n = unneeded.min(self.idle.len().saturating_sub(1));
-        let mut dropped = 0;
-        while dropped < n && self.idle.pop().is_some() {
-            dropped += 1;
-        }
+        let dropped = self.idle.trim();
         self.trimmed.fetch_add(dropped as u64, Ordering::Relaxed);
-        self.low_idle.store(self.idle.len(), Ordering::Relaxed);
         dropped
     }
 
@@ -239,11 +229,7 @@ impl Plugin {
     /// in-memory state); new ones are created on demand. Returns how many
     /// were dropped.
     pub fn release_idle(&self) -> usize {
-        let mut n = 0;
-        while self.idle.pop().is_some() {
-            n += 1;
-        }
-        n
+        self.idle.drain()
     }
 
     fn expect_world(&self, expected: World) -> Result<(), PluginError> {
@@ -279,19 +265,12 @@ impl Plugin {
     /// Starts one instance (running `configure`) and parks it in the pool.
     pub(crate) async fn prewarm(&self) -> Result<(), PluginError> {
         let instance = self.instantiate().await?;
-        let _ = self.idle.push(instance);
+        self.idle.give(instance);
         Ok(())
     }
 
     async fn take_instance(&self) -> Result<Instance, PluginError> {
-        let taken = self.idle.pop();
-        // A plain load and store, not a read-modify-write: an approximate
-        // low-water mark is enough for trimming and costs nothing here.
-        let left = self.idle.len();
-        if left < self.low_idle.load(Ordering::Relaxed) {
-            self.low_idle.store(left, Ordering::Relaxed);
-        }
-        match taken {
+        match self.idle.take() {
             Some(i) => Ok(i),
             // Boxed: the future of a first instantiation is large; kept out of line, it
             // does not grow the future of every request (less to copy per request).
@@ -312,8 +291,7 @@ impl Plugin {
             tracing::info!(plugin = %self.name, memory = peak, limit, "plugin instance replaced: its memory is near the limit");
             return;
         }
-        // Never full: live instances are bounded by the slots.
-        let _ = self.idle.push(instance);
+        self.idle.give(instance);
     }
 
     async fn instantiate(&self) -> Result<Instance, PluginError> {
