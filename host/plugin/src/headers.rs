@@ -10,7 +10,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmStr};
 
 use crate::bindings::types::HttpError;
-use crate::http::{RequestEntry, ResponseEntry};
+use crate::http::{RequestEntry, ResponseEntry, lent};
 use crate::state::HostState;
 
 /// How many distinct names one instance keeps parsed.
@@ -75,13 +75,13 @@ impl HostState {
     ) -> wasmtime::Result<Result<(), HttpError>> {
         let headers: &mut HeaderMap = match &target {
             Target::Request(r) => {
-                let entry = self.table.get_mut(r)?;
+                let entry = lent(&mut self.request, r.rep(), "request")?;
                 if !entry.writable {
                     return Ok(Err(HttpError::ReadOnly));
                 }
                 &mut entry.req.headers
             }
-            Target::Response(r) => &mut self.table.get_mut(r)?.resp.headers,
+            Target::Response(r) => &mut lent(&mut self.response, r.rep(), "response")?.resp.headers,
         };
         Ok(pair.map(|p| {
             if p.fresh {

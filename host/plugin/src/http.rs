@@ -1,6 +1,6 @@
 //! The host side of the `request` and `response` resources: the gateway's
-//! HTTP data, moved (not copied) into the instance's resource table for the
-//! duration of one call, and the methods the guest calls on it.
+//! HTTP data, moved (not copied) into the instance's store for the duration
+//! of one call, and the methods the guest calls on it.
 
 use std::net::SocketAddr;
 
@@ -154,14 +154,14 @@ impl Action {
     }
 }
 
-/// The table entry behind a guest's `request` handle.
+/// What is behind a guest's `request` handle during a call.
 #[derive(Debug)]
 pub struct RequestEntry {
     pub(crate) req: PluginRequest,
     pub(crate) writable: bool,
 }
 
-/// The table entry behind a guest's `response` handle.
+/// What is behind a guest's `response` handle during `on-response`.
 #[derive(Debug)]
 pub struct ResponseEntry {
     pub(crate) resp: PluginResponse,
@@ -225,13 +225,28 @@ fn body_set(
 
 type R<T> = wasmtime::Result<T>;
 
+/// The rep of the one `request` (and the one `response`) handle a call
+/// lends: each lives in a slot of the store, not in the resource table.
+pub(crate) const CALL_REP: u32 = 0;
+
+/// The entry lent to the call in progress as handle `r`; any other handle
+/// traps, as an unknown table entry would.
+pub(crate) fn lent<'a, T>(slot: &'a mut Option<T>, r: u32, what: &str) -> R<&'a mut T> {
+    match slot {
+        Some(e) if r == CALL_REP => Ok(e),
+        _ => Err(wasmtime::Error::msg(format!(
+            "no {what} is lent to this call"
+        ))),
+    }
+}
+
 impl HostState {
-    fn req(&self, r: &Resource<RequestEntry>) -> R<&PluginRequest> {
-        Ok(&self.table.get(r)?.req)
+    fn req(&mut self, r: &Resource<RequestEntry>) -> R<&PluginRequest> {
+        Ok(&lent(&mut self.request, r.rep(), "request")?.req)
     }
 
     fn req_mut(&mut self, r: &Resource<RequestEntry>) -> R<Result<&mut PluginRequest, HttpError>> {
-        let e = self.table.get_mut(r)?;
+        let e = lent(&mut self.request, r.rep(), "request")?;
         Ok(if e.writable {
             Ok(&mut e.req)
         } else {
@@ -240,7 +255,7 @@ impl HostState {
     }
 
     fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
-        Ok(&mut self.table.get_mut(r)?.resp)
+        Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp)
     }
 }
 

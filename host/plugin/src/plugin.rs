@@ -13,7 +13,7 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
 use crate::bindings::{matcher, middleware, tcp, tcp_types};
 use crate::error::{CallError, FailureReason, Phase, PluginError};
-use crate::http::{Action, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
+use crate::http::{Action, CALL_REP, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
 use crate::pool::IdlePool;
 use crate::slots::{Slot, Slots};
 use crate::spec::{Grants, Limits, PluginSpec, World};
@@ -424,22 +424,17 @@ impl Plugin {
             let mut inst = self.take_instance().await?;
             let store = &mut inst.store;
             store.set_epoch_deadline(self.call_ticks);
-            let taken = std::mem::take(req);
-            let h = push(
-                store,
-                RequestEntry {
-                    req: taken,
-                    writable: false,
-                },
-            );
+            let h = lend_request(store, req, false);
             let r = match &inst.bindings {
-                Bindings::Matcher(b) => {
-                    b.call_matches(&mut *store, Resource::new_borrow(h.rep()))
-                        .await
-                }
+                Bindings::Matcher(b) => b.call_matches(&mut *store, h).await,
                 _ => unreachable!("world checked"),
             };
-            *req = take(store, h).req;
+            *req = store
+                .data_mut()
+                .request
+                .take()
+                .map(|e| e.req)
+                .unwrap_or_default();
             match r {
                 Ok(m) => {
                     self.give_back(inst);
@@ -494,20 +489,18 @@ impl Plugin {
     }
 }
 
-fn push<T: Send + 'static>(store: &mut Store<HostState>, entry: T) -> Resource<T> {
-    store
-        .data_mut()
-        .table
-        .push(entry)
-        .expect("the resource table of an instance has room for two entries")
-}
-
-fn take<T: 'static>(store: &mut Store<HostState>, h: Resource<T>) -> T {
-    store
-        .data_mut()
-        .table
-        .delete(h)
-        .expect("the entry pushed for this call is still in the table")
+/// Moves `req` into the store's request slot for one call and returns the
+/// handle the guest borrows; the caller moves it back out after the call.
+fn lend_request(
+    store: &mut Store<HostState>,
+    req: &mut PluginRequest,
+    writable: bool,
+) -> Resource<RequestEntry> {
+    store.data_mut().request = Some(RequestEntry {
+        req: std::mem::take(req),
+        writable,
+    });
+    Resource::new_borrow(CALL_REP)
 }
 
 /// One instance of an HTTP middleware, borrowed for one request. Dropping
@@ -545,22 +538,17 @@ impl Lease {
         let r = async {
             let store = &mut inst.store;
             store.set_epoch_deadline(plugin.call_ticks);
-            let taken = std::mem::take(req);
-            let h = push(
-                store,
-                RequestEntry {
-                    req: taken,
-                    writable: true,
-                },
-            );
+            let h = lend_request(store, req, true);
             let r = match &inst.bindings {
-                Bindings::Middleware(b) => {
-                    b.call_on_request(&mut *store, Resource::new_borrow(h.rep()))
-                        .await
-                }
+                Bindings::Middleware(b) => b.call_on_request(&mut *store, h).await,
                 _ => unreachable!("world checked"),
             };
-            *req = take(store, h).req;
+            *req = store
+                .data_mut()
+                .request
+                .take()
+                .map(|e| e.req)
+                .unwrap_or_default();
             r
         }
         .instrument(span)
@@ -596,32 +584,21 @@ impl Lease {
         let r = async {
             let store = &mut inst.store;
             store.set_epoch_deadline(plugin.call_ticks);
-            let hq = push(
-                store,
-                RequestEntry {
-                    req: std::mem::take(req),
-                    writable: false,
-                },
-            );
-            let hs = push(
-                store,
-                ResponseEntry {
-                    resp: std::mem::take(resp),
-                },
-            );
+            let hq = lend_request(store, req, false);
+            let data = store.data_mut();
+            data.response = Some(ResponseEntry {
+                resp: std::mem::take(resp),
+            });
             let r = match &inst.bindings {
                 Bindings::Middleware(b) => {
-                    b.call_on_response(
-                        &mut *store,
-                        Resource::new_borrow(hq.rep()),
-                        Resource::new_borrow(hs.rep()),
-                    )
-                    .await
+                    b.call_on_response(&mut *store, hq, Resource::new_borrow(CALL_REP))
+                        .await
                 }
                 _ => unreachable!("world checked"),
             };
-            *resp = take(store, hs).resp;
-            *req = take(store, hq).req;
+            let data = store.data_mut();
+            *resp = data.response.take().map(|e| e.resp).unwrap_or_default();
+            *req = data.request.take().map(|e| e.req).unwrap_or_default();
             r
         }
         .instrument(span)

@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::log::{self, Level};
 use crate::headers::HeaderNames;
+use crate::http::{RequestEntry, ResponseEntry};
 use crate::kv::KvStore;
 use crate::outbound::OutboundCtx;
 use crate::spec::Limits;
@@ -34,6 +35,13 @@ pub(crate) struct HostState {
     pub shared: Arc<PluginShared>,
     /// Header names this instance set, parsed once.
     pub header_names: HeaderNames,
+    /// The request of the call in progress, behind the guest's `request`
+    /// handle. A call's request and response live here rather than in the
+    /// resource table: a guest only ever borrows them for one call, so one
+    /// slot each is enough, and no entry is allocated per call.
+    pub request: Option<RequestEntry>,
+    /// The response of the `on-response` call in progress.
+    pub response: Option<ResponseEntry>,
 }
 
 impl HostState {
@@ -53,6 +61,8 @@ impl HostState {
             },
             shared,
             header_names: HeaderNames::default(),
+            request: None,
+            response: None,
         }
     }
 }
