@@ -42,6 +42,7 @@ mod set;
 mod slots;
 mod spec;
 mod state;
+mod sync_io;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
 pub use grants::{wit_compatible, wit_version};

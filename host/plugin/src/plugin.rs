@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracing::Instrument as _;
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, TypedFunc};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
-use crate::bindings::{matcher, middleware, tcp, tcp_types};
+use crate::bindings::{matcher, middleware, tcp, tcp_types, types};
 use crate::error::{CallError, FailureReason, Phase, PluginError};
 use crate::http::{Action, CALL_REP, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
 use crate::pool::IdlePool;
@@ -19,16 +19,41 @@ use crate::slots::{Slot, Slots};
 use crate::spec::{Grants, Limits, PluginSpec, World};
 use crate::state::{HostState, PluginShared};
 
+/// A plugin linked to the host's imports.
+pub(crate) struct Linked {
+    pub pre: WorldPre,
+    /// None of its imports is async: its exports can be called without a fiber.
+    pub sync_calls: bool,
+}
+
 pub(crate) enum WorldPre {
     Middleware(middleware::HttpMiddlewarePre<HostState>),
     Matcher(matcher::RouteMatcherPre<HostState>),
     Tcp(tcp::TcpFilterPre<HostState>),
 }
 
+type OnRequest = TypedFunc<(Resource<RequestEntry>,), (types::Action,)>;
+type OnResponse = TypedFunc<(Resource<RequestEntry>, Resource<ResponseEntry>), (bool,)>;
+type Matches = TypedFunc<(Resource<RequestEntry>,), (bool,)>;
+
+/// An instance's exports: the generated bindings, and the per-request
+/// exports as typed functions, which can be called with or without a fiber.
 enum Bindings {
-    Middleware(middleware::HttpMiddleware),
-    Matcher(matcher::RouteMatcher),
+    Middleware(middleware::HttpMiddleware, OnRequest, OnResponse),
+    Matcher(matcher::RouteMatcher, Matches),
     Tcp(tcp::TcpFilter),
+}
+
+/// Calls `f` synchronously when the plugin's imports allow it (no fiber, no
+/// future to poll), else on a fiber.
+macro_rules! call {
+    ($sync:expr, $f:expr, $store:expr, $args:expr) => {
+        if $sync {
+            $f.call($store, $args)
+        } else {
+            $f.call_async($store, $args).await
+        }
+    };
 }
 
 struct Instance {
@@ -128,6 +153,9 @@ pub struct Plugin {
     recycled: AtomicU64,
     /// Cleared when the guest's `on-response` says it has no response phase.
     handles_response: AtomicBool,
+    /// Whether its per-request exports are called synchronously (none of its
+    /// imports is async): no fiber and nothing to poll.
+    sync_calls: bool,
 }
 
 fn ticks(d: Duration, tick: Duration) -> u64 {
@@ -141,7 +169,7 @@ impl Plugin {
         loaded_from_cache: bool,
         engine: Engine,
         tick: Duration,
-        pre: WorldPre,
+        linked: Linked,
         shared: Arc<PluginShared>,
     ) -> Self {
         let max = spec.limits.max_instances;
@@ -158,7 +186,7 @@ impl Plugin {
             },
             loaded_from_cache,
             engine,
-            pre,
+            pre: linked.pre,
             shared,
             idle: IdlePool::new(max),
             slots: Slots::new(max),
@@ -167,6 +195,7 @@ impl Plugin {
             trimmed: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
             handles_response: AtomicBool::new(true),
+            sync_calls: linked.sync_calls,
         }
     }
 
@@ -190,6 +219,13 @@ impl Plugin {
     /// lease back right after `on-request`.
     pub fn handles_response(&self) -> bool {
         self.handles_response.load(Ordering::Relaxed)
+    }
+
+    /// Whether `on-request`, `on-response` and `matches` run synchronously on
+    /// the calling thread (the plugin imports nothing that waits) rather
+    /// than on a fiber.
+    pub fn sync_calls(&self) -> bool {
+        self.sync_calls
     }
 
     /// Whether the compiled code came from the artifact cache.
@@ -302,20 +338,18 @@ impl Plugin {
             store.epoch_deadline_trap();
             store.set_epoch_deadline(self.init_ticks);
             let settings = self.fingerprint.settings_json.as_str();
-            let bindings = match &self.pre {
-                WorldPre::Middleware(p) => p
-                    .instantiate_async(&mut store)
-                    .await
-                    .map(Bindings::Middleware),
-                WorldPre::Matcher(p) => {
-                    p.instantiate_async(&mut store).await.map(Bindings::Matcher)
-                }
-                WorldPre::Tcp(p) => p.instantiate_async(&mut store).await.map(Bindings::Tcp),
-            };
+            let instance = match &self.pre {
+                WorldPre::Middleware(p) => p.instance_pre(),
+                WorldPre::Matcher(p) => p.instance_pre(),
+                WorldPre::Tcp(p) => p.instance_pre(),
+            }
+            .instantiate_async(&mut store)
+            .await;
+            let bindings = instance.and_then(|i| exports(&self.pre, &mut store, &i));
             let bindings = bindings.map_err(|e| self.failure(&store, Phase::Configure, e))?;
             let init = match &bindings {
-                Bindings::Middleware(b) => b.call_configure(&mut store, settings).await,
-                Bindings::Matcher(b) => b.call_configure(&mut store, settings).await,
+                Bindings::Middleware(b, ..) => b.call_configure(&mut store, settings).await,
+                Bindings::Matcher(b, _) => b.call_configure(&mut store, settings).await,
                 Bindings::Tcp(b) => b.call_configure(&mut store, settings).await,
             };
             match init {
@@ -426,7 +460,9 @@ impl Plugin {
             store.set_epoch_deadline(self.call_ticks);
             let h = lend_request(store, req, false);
             let r = match &inst.bindings {
-                Bindings::Matcher(b) => b.call_matches(&mut *store, h).await,
+                Bindings::Matcher(_, f) => {
+                    call!(self.sync_calls, f, &mut *store, (h,)).map(|(m,)| m)
+                }
                 _ => unreachable!("world checked"),
             };
             *req = store
@@ -489,6 +525,27 @@ impl Plugin {
     }
 }
 
+/// Looks up an instance's exports: the generated bindings (for `configure`
+/// and TCP filters) and the typed per-request functions.
+fn exports(
+    pre: &WorldPre,
+    store: &mut Store<HostState>,
+    instance: &wasmtime::component::Instance,
+) -> wasmtime::Result<Bindings> {
+    Ok(match pre {
+        WorldPre::Middleware(_) => Bindings::Middleware(
+            middleware::HttpMiddleware::new(&mut *store, instance)?,
+            instance.get_typed_func(&mut *store, "on-request")?,
+            instance.get_typed_func(&mut *store, "on-response")?,
+        ),
+        WorldPre::Matcher(_) => Bindings::Matcher(
+            matcher::RouteMatcher::new(&mut *store, instance)?,
+            instance.get_typed_func(&mut *store, "matches")?,
+        ),
+        WorldPre::Tcp(_) => Bindings::Tcp(tcp::TcpFilter::new(&mut *store, instance)?),
+    })
+}
+
 /// Moves `req` into the store's request slot for one call and returns the
 /// handle the guest borrows; the caller moves it back out after the call.
 fn lend_request(
@@ -540,7 +597,9 @@ impl Lease {
             store.set_epoch_deadline(plugin.call_ticks);
             let h = lend_request(store, req, true);
             let r = match &inst.bindings {
-                Bindings::Middleware(b) => b.call_on_request(&mut *store, h).await,
+                Bindings::Middleware(_, f, _) => {
+                    call!(plugin.sync_calls, f, &mut *store, (h,)).map(|(a,)| a)
+                }
                 _ => unreachable!("world checked"),
             };
             *req = store
@@ -590,9 +649,9 @@ impl Lease {
                 resp: std::mem::take(resp),
             });
             let r = match &inst.bindings {
-                Bindings::Middleware(b) => {
-                    b.call_on_response(&mut *store, hq, Resource::new_borrow(CALL_REP))
-                        .await
+                Bindings::Middleware(_, _, f) => {
+                    let hs = Resource::new_borrow(CALL_REP);
+                    call!(plugin.sync_calls, f, &mut *store, (hq, hs)).map(|(b,)| b)
                 }
                 _ => unreachable!("world checked"),
             };

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, WasmBacktraceDetails,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    WasmBacktraceDetails,
 };
 
 use crate::bindings;
@@ -17,7 +18,7 @@ use crate::error::PluginError;
 use crate::grants;
 use crate::kv::{KvStore, MemoryKv};
 use crate::outbound::OutboundCtx;
-use crate::plugin::{Plugin, WorldPre};
+use crate::plugin::{Linked, Plugin, WorldPre};
 use crate::spec::{PluginSpec, RuntimeConfig, WasmSource, World};
 use crate::state::{HostState, PluginShared};
 
@@ -230,15 +231,31 @@ impl PluginRuntime {
         let component = compiled.component;
 
         grants::check_imports(&self.inner.engine, &component, &name, &spec.grants)?;
-        let linker = self.linker(&spec).map_err(|e| PluginError::Compile {
-            plugin: name.clone(),
-            message: format!("{e:#}"),
-        })?;
         let link_err = |e: wasmtime::Error| PluginError::Compile {
             plugin: name.clone(),
             message: format!("{e:#}"),
         };
-        let pre = linker.instantiate_pre(&component).map_err(link_err)?;
+        // A plugin that needs no I/O but its stdio is linked with synchronous
+        // `wasi:io` and, when all its imports then are synchronous, called
+        // without a fiber; otherwise with the async linker, as before.
+        let io_free = !spec.grants.kv && spec.grants.outbound_http.is_none();
+        let mut sync_calls = false;
+        let mut pre = None;
+        if io_free {
+            let linker = self.linker(&spec, true).map_err(link_err)?;
+            let p = linker.instantiate_pre(&component).map_err(link_err)?;
+            if self.runs_sync(&p, &spec) {
+                sync_calls = true;
+                pre = Some(p);
+            }
+        }
+        let pre = match pre {
+            Some(p) => p,
+            None => {
+                let linker = self.linker(&spec, false).map_err(link_err)?;
+                linker.instantiate_pre(&component).map_err(link_err)?
+            }
+        };
         let pre = match spec.world {
             World::HttpMiddleware => WorldPre::Middleware(
                 bindings::middleware::HttpMiddlewarePre::new(pre).map_err(link_err)?,
@@ -267,7 +284,7 @@ impl PluginRuntime {
             compiled.from_cache,
             self.inner.engine.clone(),
             self.inner.config.epoch_tick,
-            pre,
+            Linked { pre, sync_calls },
             shared,
         ));
         plugin.prewarm().await?;
@@ -279,15 +296,41 @@ impl PluginRuntime {
             plugin = %name,
             world = %plugin.world(),
             from_cache = plugin.loaded_from_cache(),
+            sync_calls,
             elapsed = ?start.elapsed(),
             "plugin loaded"
         );
         Ok(plugin)
     }
 
-    fn linker(&self, spec: &PluginSpec) -> wasmtime::Result<Linker<HostState>> {
+    /// Whether instances of `pre` can be called synchronously: wasmtime
+    /// refuses a synchronous instantiation at once when any import is async.
+    /// The probe instance (start functions run, `configure` does not) is
+    /// dropped.
+    fn runs_sync(&self, pre: &InstancePre<HostState>, spec: &PluginSpec) -> bool {
+        let shared = Arc::new(PluginShared {
+            live: Arc::new(AtomicU64::new(0)),
+            name: Arc::from(spec.name.as_str()),
+            limits: spec.limits.clone(),
+            kv: None,
+            outbound: None,
+        });
+        let mut store = Store::new(&self.inner.engine, HostState::new(shared));
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        store.set_epoch_deadline((spec.limits.init_timeout.as_nanos() / tick) as u64 + 2);
+        pre.instantiate(&mut store).is_ok()
+    }
+
+    /// The imports a plugin may use: WASI (with synchronous `wasi:io` when
+    /// `sync_io`), the HTTP types, `log`, and what it is granted.
+    fn linker(&self, spec: &PluginSpec, sync_io: bool) -> wasmtime::Result<Linker<HostState>> {
         let mut linker = Linker::new(&self.inner.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        if sync_io {
+            crate::sync_io::add_to_linker(&mut linker)?;
+        }
         bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         crate::headers::add_to_linker(&mut linker)?;
         bindings::log::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

@@ -63,6 +63,41 @@ async fn trap_ends_only_that_call() {
     assert_eq!(plugin.stats().instances_created, 2, "replaced lazily");
 }
 
+/// A plugin granted no I/O is called without a fiber: a wait (here a
+/// sleep) cannot be served there, so it fails that call with the reason,
+/// and the next call works. Granted `kv`, the same plugin is called on a
+/// fiber and may wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_called_synchronously_cannot_wait() {
+    let rt = runtime(None);
+    let s = spec("trap", wasmgate_guest_plugins::TRAP, World::HttpMiddleware);
+    let plugin = rt.load(s.clone()).await.unwrap();
+    assert!(plugin.sync_calls(), "no I/O grant: called synchronously");
+    let mut lease = plugin.lease().await.unwrap();
+    let mut req = get("/sleep");
+    let err = lease
+        .on_request(&mut req)
+        .await
+        .expect_err("the call fails");
+    let PluginError::Call(call) = err else {
+        panic!("not a call error: {err}")
+    };
+    assert_eq!(call.reason, FailureReason::Trap, "{call}");
+    assert!(call.message.contains("would wait"), "{call}");
+    drop(lease);
+    expect_ok(&plugin, "x-trap-plugin").await;
+
+    let mut granted = s;
+    granted.name = "trap-kv".into();
+    granted.grants.kv = true;
+    let plugin = rt.load(granted).await.unwrap();
+    assert!(!plugin.sync_calls(), "granted kv: called on a fiber");
+    let mut lease = plugin.lease().await.unwrap();
+    let mut req = get("/sleep");
+    assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
+    assert_eq!(header(&req, "x-trap-plugin").as_deref(), Some("ok"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_times_out_without_blocking_others() {
     let rt = runtime(None);

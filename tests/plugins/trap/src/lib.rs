@@ -1,4 +1,5 @@
-//! Panics (a trap) on `/trap`; otherwise stamps `x-trap-plugin: ok`.
+//! Panics (a trap) on `/trap`; sleeps a millisecond on `/sleep` (a wait on
+//! the host's clock); otherwise stamps `x-trap-plugin: ok`.
 
 use wasmgate_plugin_sdk::{Action, Middleware, NoSettings, Request, export_middleware};
 
@@ -18,6 +19,9 @@ impl Middleware for Trap {
         let path = req.path();
         if path == "/trap" {
             explode(&path);
+        }
+        if path == "/sleep" {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let _ = req.set_header("x-trap-plugin", "ok");
         Action::Continue
