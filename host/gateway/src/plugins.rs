@@ -307,7 +307,7 @@ pub struct HeldLease {
 }
 
 impl PluginMiddleware {
-    /// Runs `on-request`: the request's head moves into the plugin's table and back, so the
+    /// Runs `on-request`: the request's head moves into the plugin's store and back, so the
     /// headers are not copied.
     pub async fn on_request(
         &self,
@@ -344,6 +344,33 @@ impl PluginMiddleware {
         } else if let Some(bytes) = original {
             *req.body_mut() = body::full(bytes);
         }
+        self.after_request(result, lease, leases)
+    }
+
+    /// [`PluginMiddleware::on_request`] without waiting, when that is possible: the plugin
+    /// is called synchronously, reads no body, and has an instance idle. `None` otherwise.
+    pub fn on_request_now(
+        &self,
+        req: &mut Request<Body>,
+        ctx: &RequestCtx,
+        leases: &mut Vec<HeldLease>,
+    ) -> Option<Flow> {
+        if !self.plugin.sync_calls() || self.body.request() {
+            return None;
+        }
+        let mut lease = self.plugin.try_lease()?;
+        let mut preq = take_request(req, ctx);
+        let result = lease.on_request_now(&mut preq);
+        restore_request(req, &mut preq);
+        Some(self.after_request(result, lease, leases))
+    }
+
+    fn after_request(
+        &self,
+        result: Result<Action, wasmgate_plugin::PluginError>,
+        lease: Lease,
+        leases: &mut Vec<HeldLease>,
+    ) -> Flow {
         match result {
             // A plugin without a response phase gives its instance back now, so it is not
             // held while the service answers (and the request head is not kept for it).
@@ -442,18 +469,21 @@ impl RequestHead {
 }
 
 impl HeldLease {
-    /// Runs the plugin's `on-response`, then gives the instance back. A failure answers 500,
-    /// or with `failOpen` leaves the response as it was.
+    /// Whether [`HeldLease::on_response_now`] can run the response phase: the plugin is
+    /// called synchronously and reads no response body.
+    pub fn runs_now(&self) -> bool {
+        self.lease.plugin().sync_calls() && !self.response_body
+    }
+
+    /// Runs the plugin's `on-response`, then gives the instance back. A failure answers 500
+    /// (the response to send instead is returned), or with `failOpen` leaves the response as
+    /// it was.
     pub async fn on_response(
         mut self,
         preq: &mut PluginRequest,
         resp: &mut Response<Body>,
-    ) -> Result<(), Response<Body>> {
-        let mut presp = PluginResponse {
-            status: resp.status(),
-            headers: std::mem::take(resp.headers_mut()),
-            ..PluginResponse::default()
-        };
+    ) -> Option<Response<Body>> {
+        let mut presp = lend_response(resp);
         let original = if self.response_body {
             let body = std::mem::replace(resp.body_mut(), body::empty());
             match Box::pin(read_up_to(body, self.lease.plugin().max_body_bytes())).await {
@@ -470,6 +500,27 @@ impl HeldLease {
             None
         };
         let result = self.lease.on_response(preq, &mut presp).await;
+        self.response_done(result, presp, original, resp)
+    }
+
+    /// [`HeldLease::on_response`] on this thread, when [`HeldLease::runs_now`].
+    pub fn on_response_now(
+        mut self,
+        preq: &mut PluginRequest,
+        resp: &mut Response<Body>,
+    ) -> Option<Response<Body>> {
+        let mut presp = lend_response(resp);
+        let result = self.lease.on_response_now(preq, &mut presp);
+        self.response_done(result, presp, None, resp)
+    }
+
+    fn response_done(
+        self,
+        result: Result<(), wasmgate_plugin::PluginError>,
+        mut presp: PluginResponse,
+        original: Option<bytes::Bytes>,
+        resp: &mut Response<Body>,
+    ) -> Option<Response<Body>> {
         *resp.headers_mut() = std::mem::take(&mut presp.headers);
         if presp.body_replaced {
             *resp.body_mut() = body::full(presp.body.take().unwrap_or_default());
@@ -479,17 +530,22 @@ impl HeldLease {
         match result {
             Ok(()) => {
                 *resp.status_mut() = presp.status;
-                Ok(())
+                None
             }
             Err(e) => {
                 log_failure(self.lease.plugin().name(), "on-response", &e);
-                if self.fail_open {
-                    Ok(())
-                } else {
-                    Err(status(StatusCode::INTERNAL_SERVER_ERROR))
-                }
+                (!self.fail_open).then(|| status(StatusCode::INTERNAL_SERVER_ERROR))
             }
         }
+    }
+}
+
+/// The response as plugins see it: its status and headers (moved out of `resp`).
+fn lend_response(resp: &mut Response<Body>) -> PluginResponse {
+    PluginResponse {
+        status: resp.status(),
+        headers: std::mem::take(resp.headers_mut()),
+        ..PluginResponse::default()
     }
 }
 

@@ -423,6 +423,21 @@ impl Plugin {
         })
     }
 
+    /// [`Plugin::lease`] when it needs no waiting: a free slot and an idle
+    /// instance (an HTTP middleware only). `None` means use `lease`.
+    pub fn try_lease(self: &Arc<Self>) -> Option<Lease> {
+        if self.world() != World::HttpMiddleware {
+            return None;
+        }
+        let slot = self.slots.try_take()?;
+        let instance = self.idle.take()?;
+        slot.keep();
+        Some(Lease {
+            plugin: self.clone(),
+            instance: Some(instance),
+        })
+    }
+
     /// Runs a route matcher. The request is read-only (the guest cannot
     /// change it); it is moved into the instance for the call and back.
     pub async fn matches(&self, req: &mut PluginRequest) -> Result<bool, PluginError> {
@@ -525,6 +540,10 @@ impl Plugin {
     }
 }
 
+fn call_span(plugin: &Plugin, phase: &'static str) -> tracing::Span {
+    tracing::debug_span!("plugin.call", plugin = %plugin.name, phase)
+}
+
 /// Looks up an instance's exports: the generated bindings (for `configure`
 /// and TCP filters) and the typed per-request functions.
 fn exports(
@@ -583,39 +602,50 @@ impl Lease {
         })
     }
 
-    /// Runs `on-request`. The request is moved into the instance for the
-    /// call and back, even when the call fails (so a fail-open policy still
-    /// has the request). On failure the instance is discarded.
-    pub async fn on_request(&mut self, req: &mut PluginRequest) -> Result<Action, PluginError> {
-        let plugin = self.plugin.clone();
-        let Some(inst) = self.instance.as_mut() else {
-            return Err(self.gone(Phase::OnRequest));
-        };
-        let span = tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-request");
-        let r = async {
-            let store = &mut inst.store;
-            store.set_epoch_deadline(plugin.call_ticks);
-            let h = lend_request(store, req, true);
-            let r = match &inst.bindings {
-                Bindings::Middleware(_, f, _) => {
-                    call!(plugin.sync_calls, f, &mut *store, (h,)).map(|(a,)| a)
-                }
-                _ => unreachable!("world checked"),
-            };
-            *req = store
-                .data_mut()
-                .request
-                .take()
-                .map(|e| e.req)
-                .unwrap_or_default();
-            r
+    /// Sets the call's time limit and lends `req` (and `resp`) to the
+    /// instance: the exports to call, the store, and the request handle.
+    fn lend(
+        &mut self,
+        phase: Phase,
+        req: &mut PluginRequest,
+        resp: Option<&mut PluginResponse>,
+    ) -> Result<(&Bindings, &mut Store<HostState>, Resource<RequestEntry>), PluginError> {
+        if self.instance.is_none() {
+            return Err(self.gone(phase));
         }
-        .instrument(span)
-        .await;
+        let ticks = self.plugin.call_ticks;
+        let inst = self.instance.as_mut().expect("checked above");
+        let store = &mut inst.store;
+        store.set_epoch_deadline(ticks);
+        let h = lend_request(store, req, phase == Phase::OnRequest);
+        if let Some(resp) = resp {
+            store.data_mut().response = Some(ResponseEntry {
+                resp: std::mem::take(resp),
+            });
+        }
+        Ok((&inst.bindings, store, h))
+    }
+
+    /// Takes the request (and response) back after a call, even a failed
+    /// one (so a fail-open policy still has them).
+    fn take_back(&mut self, req: &mut PluginRequest, resp: Option<&mut PluginResponse>) {
+        if let Some(inst) = self.instance.as_mut() {
+            let data = inst.store.data_mut();
+            *req = data.request.take().map(|e| e.req).unwrap_or_default();
+            if let Some(resp) = resp {
+                *resp = data.response.take().map(|e| e.resp).unwrap_or_default();
+            }
+        }
+    }
+
+    fn request_done(
+        &mut self,
+        r: wasmtime::Result<(types::Action,)>,
+    ) -> Result<Action, PluginError> {
         match r {
-            Ok(a) => Action::from_guest(a).map_err(|message| {
+            Ok((a,)) => Action::from_guest(a).map_err(|message| {
                 PluginError::Call(CallError {
-                    plugin: plugin.name.clone(),
+                    plugin: self.plugin.name.clone(),
                     phase: Phase::OnRequest,
                     reason: FailureReason::Invalid,
                     message,
@@ -626,6 +656,48 @@ impl Lease {
         }
     }
 
+    fn response_done(&mut self, r: wasmtime::Result<(bool,)>) -> Result<(), PluginError> {
+        match r {
+            Ok((true,)) => Ok(()),
+            Ok((false,)) => {
+                self.plugin.handles_response.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(Phase::OnResponse, e)),
+        }
+    }
+
+    /// Runs `on-request`. The request is moved into the instance for the
+    /// call and back, even when the call fails (so a fail-open policy still
+    /// has the request). On failure the instance is discarded.
+    pub async fn on_request(&mut self, req: &mut PluginRequest) -> Result<Action, PluginError> {
+        if self.plugin.sync_calls {
+            return self.on_request_now(req);
+        }
+        let span = call_span(&self.plugin, "on-request");
+        let (bindings, store, h) = self.lend(Phase::OnRequest, req, None)?;
+        let Bindings::Middleware(_, f, _) = bindings else {
+            unreachable!("world checked")
+        };
+        let r = f.call_async(store, (h,)).instrument(span).await;
+        self.take_back(req, None);
+        self.request_done(r)
+    }
+
+    /// [`Lease::on_request`] on this thread, for a plugin whose calls are
+    /// synchronous ([`Plugin::sync_calls`]): nothing to poll.
+    pub fn on_request_now(&mut self, req: &mut PluginRequest) -> Result<Action, PluginError> {
+        debug_assert!(self.plugin.sync_calls);
+        let span = call_span(&self.plugin, "on-request");
+        let (bindings, store, h) = self.lend(Phase::OnRequest, req, None)?;
+        let Bindings::Middleware(_, f, _) = bindings else {
+            unreachable!("world checked")
+        };
+        let r = span.in_scope(|| f.call(store, (h,)));
+        self.take_back(req, None);
+        self.request_done(r)
+    }
+
     /// Runs `on-response`. The request is read-only in this phase; both are
     /// moved in for the call and back. When the guest answers that it has no
     /// response phase, [`Plugin::handles_response`] turns false.
@@ -634,42 +706,37 @@ impl Lease {
         req: &mut PluginRequest,
         resp: &mut PluginResponse,
     ) -> Result<(), PluginError> {
-        let plugin = self.plugin.clone();
-        let Some(inst) = self.instance.as_mut() else {
-            return Err(self.gone(Phase::OnResponse));
+        if self.plugin.sync_calls {
+            return self.on_response_now(req, resp);
+        }
+        let span = call_span(&self.plugin, "on-response");
+        let (bindings, store, hq) = self.lend(Phase::OnResponse, req, Some(resp))?;
+        let Bindings::Middleware(_, _, f) = bindings else {
+            unreachable!("world checked")
         };
-        let span =
-            tracing::debug_span!("plugin.call", plugin = %plugin.name, phase = "on-response");
-        let r = async {
-            let store = &mut inst.store;
-            store.set_epoch_deadline(plugin.call_ticks);
-            let hq = lend_request(store, req, false);
-            let data = store.data_mut();
-            data.response = Some(ResponseEntry {
-                resp: std::mem::take(resp),
-            });
-            let r = match &inst.bindings {
-                Bindings::Middleware(_, _, f) => {
-                    let hs = Resource::new_borrow(CALL_REP);
-                    call!(plugin.sync_calls, f, &mut *store, (hq, hs)).map(|(b,)| b)
-                }
-                _ => unreachable!("world checked"),
-            };
-            let data = store.data_mut();
-            *resp = data.response.take().map(|e| e.resp).unwrap_or_default();
-            *req = data.request.take().map(|e| e.req).unwrap_or_default();
-            r
-        }
-        .instrument(span)
-        .await;
-        match r {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                plugin.handles_response.store(false, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(Phase::OnResponse, e)),
-        }
+        let hs = Resource::new_borrow(CALL_REP);
+        let r = f.call_async(store, (hq, hs)).instrument(span).await;
+        self.take_back(req, Some(resp));
+        self.response_done(r)
+    }
+
+    /// [`Lease::on_response`] on this thread, for a plugin whose calls are
+    /// synchronous ([`Plugin::sync_calls`]).
+    pub fn on_response_now(
+        &mut self,
+        req: &mut PluginRequest,
+        resp: &mut PluginResponse,
+    ) -> Result<(), PluginError> {
+        debug_assert!(self.plugin.sync_calls);
+        let span = call_span(&self.plugin, "on-response");
+        let (bindings, store, hq) = self.lend(Phase::OnResponse, req, Some(resp))?;
+        let Bindings::Middleware(_, _, f) = bindings else {
+            unreachable!("world checked")
+        };
+        let hs = Resource::new_borrow(CALL_REP);
+        let r = span.in_scope(|| f.call(store, (hq, hs)));
+        self.take_back(req, Some(resp));
+        self.response_done(r)
     }
 
     fn fail(&mut self, phase: Phase, e: wasmtime::Error) -> PluginError {

@@ -129,7 +129,10 @@ async fn serve(
     for (i, mw) in router.chain.iter().enumerate() {
         ran += 1;
         let leased = holds.leases.len();
-        let flow = mw.on_request(&mut req, ctx, &mut holds).await;
+        let flow = match mw.on_request_now(&mut req, ctx, &mut holds) {
+            Some(flow) => flow,
+            None => mw.on_request(&mut req, ctx, &mut holds).await,
+        };
         if holds.leases.len() > leased
             && let Some(held) = holds.leases.last_mut()
         {
@@ -165,9 +168,15 @@ async fn serve(
             if let Some(preq) = preq.as_mut()
                 && holds.leases.last().is_some_and(|h| h.index == i)
                 && let Some(held) = holds.leases.pop()
-                && let Err(r) = held.on_response(preq, &mut resp).await
             {
-                resp = r;
+                let failed = if held.runs_now() {
+                    held.on_response_now(preq, &mut resp)
+                } else {
+                    held.on_response(preq, &mut resp).await
+                };
+                if let Some(r) = failed {
+                    resp = r;
+                }
             }
             continue;
         }

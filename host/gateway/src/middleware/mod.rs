@@ -72,14 +72,16 @@ pub struct Retry {
 }
 
 impl MiddlewareRt {
-    /// The request phase.
-    pub async fn on_request(
+    /// The request phase when it runs without waiting: every built-in middleware, and a
+    /// plugin called synchronously with an instance idle. `None`: await
+    /// [`MiddlewareRt::on_request`] instead.
+    pub fn on_request_now(
         &self,
         req: &mut Request<Body>,
         ctx: &mut RequestCtx,
         holds: &mut Holds,
-    ) -> Flow {
-        match self {
+    ) -> Option<Flow> {
+        Some(match self {
             MiddlewareRt::Path(p) => {
                 p.apply(req);
                 Flow::Continue
@@ -97,7 +99,22 @@ impl MiddlewareRt {
             MiddlewareRt::RateLimit(r) => r.on_request(req, ctx),
             MiddlewareRt::BasicAuth(a) => a.on_request(req),
             MiddlewareRt::Retry(_) => Flow::Continue,
+            MiddlewareRt::Plugin(p) => return p.on_request_now(req, ctx, &mut holds.leases),
+        })
+    }
+
+    /// The request phase.
+    pub async fn on_request(
+        &self,
+        req: &mut Request<Body>,
+        ctx: &mut RequestCtx,
+        holds: &mut Holds,
+    ) -> Flow {
+        match self {
             MiddlewareRt::Plugin(p) => p.on_request(req, ctx, &mut holds.leases).await,
+            _ => self
+                .on_request_now(req, ctx, holds)
+                .expect("built-in middlewares never wait"),
         }
     }
 
