@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{get, header, runtime, spec};
-use wasmgate_plugin::{Action, FailureReason, Phase, Plugin, PluginError, World};
+use wasmgate_plugin::{Action, CallError, FailureReason, Phase, Plugin, PluginError, World};
 
-async fn expect_failure(plugin: &Arc<Plugin>, path: &str, reason: FailureReason) -> String {
+async fn expect_failure(plugin: &Arc<Plugin>, path: &str, reason: FailureReason) -> CallError {
     let mut lease = plugin.lease().await.unwrap();
     let mut req = get(path);
     let err = lease
@@ -32,6 +32,10 @@ async fn expect_failure(plugin: &Arc<Plugin>, path: &str, reason: FailureReason)
     // The lease's instance is gone: on-response reports it.
     let mut resp = Default::default();
     assert!(lease.on_response(&mut req, &mut resp).await.is_err());
+    call
+}
+
+fn backtrace(call: CallError) -> String {
     call.backtrace.expect("guest backtrace")
 }
 
@@ -53,7 +57,7 @@ async fn trap_ends_only_that_call() {
         ))
         .await
         .unwrap();
-    let bt = expect_failure(&plugin, "/trap", FailureReason::Trap).await;
+    let bt = backtrace(expect_failure(&plugin, "/trap", FailureReason::Trap).await);
     assert!(
         bt.contains("explode"),
         "backtrace names the guest function:\n{bt}"
@@ -73,18 +77,8 @@ async fn a_plugin_called_synchronously_cannot_wait() {
     let s = spec("trap", wasmgate_guest_plugins::TRAP, World::HttpMiddleware);
     let plugin = rt.load(s.clone()).await.unwrap();
     assert!(plugin.sync_calls(), "no I/O grant: called synchronously");
-    let mut lease = plugin.lease().await.unwrap();
-    let mut req = get("/sleep");
-    let err = lease
-        .on_request(&mut req)
-        .await
-        .expect_err("the call fails");
-    let PluginError::Call(call) = err else {
-        panic!("not a call error: {err}")
-    };
-    assert_eq!(call.reason, FailureReason::Trap, "{call}");
+    let call = expect_failure(&plugin, "/sleep", FailureReason::Trap).await;
     assert!(call.message.contains("would wait"), "{call}");
-    drop(lease);
     expect_ok(&plugin, "x-trap-plugin").await;
 
     let mut granted = s;
@@ -109,7 +103,7 @@ async fn infinite_loop_times_out_without_blocking_others() {
         let plugin = plugin.clone();
         tokio::spawn(async move {
             let start = Instant::now();
-            let bt = expect_failure(&plugin, "/spin", FailureReason::Timeout).await;
+            let bt = backtrace(expect_failure(&plugin, "/spin", FailureReason::Timeout).await);
             (start.elapsed(), bt)
         })
     };
@@ -133,7 +127,7 @@ async fn memory_hog_hits_the_limit() {
     s.limits.max_memory_bytes = 16 << 20;
     let plugin = rt.load(s).await.unwrap();
     let other = plugin.lease().await.unwrap();
-    let bt = expect_failure(&plugin, "/hog", FailureReason::Memory).await;
+    let bt = backtrace(expect_failure(&plugin, "/hog", FailureReason::Memory).await);
     assert!(bt.contains("hoard_forever"), "{bt}");
     drop(other);
     expect_ok(&plugin, "x-hog-plugin").await;
