@@ -12,6 +12,11 @@
 //! ready at the first poll. What would have to wait (a `sleep`, say) traps
 //! with a message that says so: a synchronous call holds its thread, and
 //! only plugins granted `kv` or `outbound-http` are called asynchronously.
+//!
+//! A synchronous call runs the guest on the calling thread's stack rather
+//! than on a fiber's: wasmtime stops the guest at `max_wasm_stack` (512 KiB
+//! by default) below the stack pointer of the call, which tokio's worker
+//! threads (2 MiB) leave room for.
 
 use std::future::Future;
 use std::pin::pin;
