@@ -44,18 +44,6 @@ enum Bindings {
     Tcp(tcp::TcpFilter),
 }
 
-/// Calls `f` synchronously when the plugin's imports allow it (no fiber, no
-/// future to poll), else on a fiber.
-macro_rules! call {
-    ($sync:expr, $f:expr, $store:expr, $args:expr) => {
-        if $sync {
-            $f.call($store, $args)
-        } else {
-            $f.call_async($store, $args).await
-        }
-    };
-}
-
 struct Instance {
     store: Store<HostState>,
     bindings: Bindings,
@@ -158,8 +146,22 @@ pub struct Plugin {
     sync_calls: bool,
 }
 
-fn ticks(d: Duration, tick: Duration) -> u64 {
+pub(crate) fn ticks(d: Duration, tick: Duration) -> u64 {
     (d.as_nanos().div_ceil(tick.as_nanos().max(1)) as u64).max(1) + 1
+}
+
+/// A store for one instance of a plugin: its memory limiter, and a trap
+/// once `deadline` epoch ticks have passed.
+pub(crate) fn new_store(
+    engine: &Engine,
+    shared: Arc<PluginShared>,
+    deadline: u64,
+) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(shared));
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(deadline);
+    store
 }
 
 impl Plugin {
@@ -333,10 +335,7 @@ impl Plugin {
     async fn instantiate(&self) -> Result<Instance, PluginError> {
         let span = tracing::debug_span!("plugin.instantiate", plugin = %self.name);
         async {
-            let mut store = Store::new(&self.engine, HostState::new(self.shared.clone()));
-            store.limiter(|s| &mut s.limiter);
-            store.epoch_deadline_trap();
-            store.set_epoch_deadline(self.init_ticks);
+            let mut store = new_store(&self.engine, self.shared.clone(), self.init_ticks);
             let settings = self.fingerprint.settings_json.as_str();
             let instance = match &self.pre {
                 WorldPre::Middleware(p) => p.instance_pre(),
@@ -475,9 +474,12 @@ impl Plugin {
             store.set_epoch_deadline(self.call_ticks);
             let h = lend_request(store, req, false);
             let r = match &inst.bindings {
-                Bindings::Matcher(_, f) => {
-                    call!(self.sync_calls, f, &mut *store, (h,)).map(|(m,)| m)
+                Bindings::Matcher(_, f) => if self.sync_calls {
+                    f.call(&mut *store, (h,))
+                } else {
+                    f.call_async(&mut *store, (h,)).await
                 }
+                .map(|(m,)| m),
                 _ => unreachable!("world checked"),
             };
             *req = store

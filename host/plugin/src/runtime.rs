@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    WasmBacktraceDetails,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, WasmBacktraceDetails,
 };
 
 use crate::bindings;
@@ -18,7 +17,7 @@ use crate::error::PluginError;
 use crate::grants;
 use crate::kv::{KvStore, MemoryKv};
 use crate::outbound::OutboundCtx;
-use crate::plugin::{Linked, Plugin, WorldPre};
+use crate::plugin::{Linked, Plugin, WorldPre, new_store, ticks};
 use crate::spec::{PluginSpec, RuntimeConfig, WasmSource, World};
 use crate::state::{HostState, PluginShared};
 
@@ -235,21 +234,30 @@ impl PluginRuntime {
             plugin: name.clone(),
             message: format!("{e:#}"),
         };
+        let shared = Arc::new(PluginShared {
+            live: self.inner.live_instances.clone(),
+            name: Arc::from(name.as_str()),
+            limits: spec.limits.clone(),
+            kv: spec.grants.kv.then(|| self.inner.kv.clone()),
+            outbound: spec.grants.outbound_http.as_ref().map(|allow| OutboundCtx {
+                allow: allow.clone(),
+                max_timeout: self.inner.config.outbound_max_timeout,
+                max_body: self.inner.config.outbound_max_body_bytes,
+            }),
+        });
         // A plugin that needs no I/O but its stdio is linked with synchronous
         // `wasi:io` and, when all its imports then are synchronous, called
         // without a fiber; otherwise with the async linker, as before.
         let io_free = !spec.grants.kv && spec.grants.outbound_http.is_none();
-        let mut sync_calls = false;
-        let mut pre = None;
-        if io_free {
+        let sync_pre = if io_free {
             let linker = self.linker(&spec, true).map_err(link_err)?;
             let p = linker.instantiate_pre(&component).map_err(link_err)?;
-            if self.runs_sync(&p, &spec) {
-                sync_calls = true;
-                pre = Some(p);
-            }
-        }
-        let pre = match pre {
+            self.runs_sync(&p, &shared, &spec).then_some(p)
+        } else {
+            None
+        };
+        let sync_calls = sync_pre.is_some();
+        let pre = match sync_pre {
             Some(p) => p,
             None => {
                 let linker = self.linker(&spec, false).map_err(link_err)?;
@@ -267,17 +275,6 @@ impl PluginRuntime {
                 WorldPre::Tcp(bindings::tcp::TcpFilterPre::new(pre).map_err(link_err)?)
             }
         };
-        let shared = Arc::new(PluginShared {
-            live: self.inner.live_instances.clone(),
-            name: Arc::from(name.as_str()),
-            limits: spec.limits.clone(),
-            kv: spec.grants.kv.then(|| self.inner.kv.clone()),
-            outbound: spec.grants.outbound_http.as_ref().map(|allow| OutboundCtx {
-                allow: allow.clone(),
-                max_timeout: self.inner.config.outbound_max_timeout,
-                max_body: self.inner.config.outbound_max_body_bytes,
-            }),
-        });
         let plugin = Arc::new(Plugin::new(
             spec,
             sha,
@@ -307,19 +304,14 @@ impl PluginRuntime {
     /// refuses a synchronous instantiation at once when any import is async.
     /// The probe instance (start functions run, `configure` does not) is
     /// dropped.
-    fn runs_sync(&self, pre: &InstancePre<HostState>, spec: &PluginSpec) -> bool {
-        let shared = Arc::new(PluginShared {
-            live: Arc::new(AtomicU64::new(0)),
-            name: Arc::from(spec.name.as_str()),
-            limits: spec.limits.clone(),
-            kv: None,
-            outbound: None,
-        });
-        let mut store = Store::new(&self.inner.engine, HostState::new(shared));
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
-        store.set_epoch_deadline((spec.limits.init_timeout.as_nanos() / tick) as u64 + 2);
+    fn runs_sync(
+        &self,
+        pre: &InstancePre<HostState>,
+        shared: &Arc<PluginShared>,
+        spec: &PluginSpec,
+    ) -> bool {
+        let init = ticks(spec.limits.init_timeout, self.inner.config.epoch_tick);
+        let mut store = new_store(&self.inner.engine, shared.clone(), init);
         pre.instantiate(&mut store).is_ok()
     }
 
