@@ -180,6 +180,12 @@ func (r *Request) AppendHeader(name, value string) error {
 	return unit(r.raw.AppendHeader(name, value))
 }
 
+// SetHeaders sets several headers ({name, value} pairs) in one host call, as
+// SetHeader would one after the other; if one is invalid, none is set.
+func (r *Request) SetHeaders(headers [][2]string) error {
+	return unit(r.raw.SetHeaders(tuples(headers)))
+}
+
 // RemoveHeader removes every value of a header (no error if absent).
 func (r *Request) RemoveHeader(name string) error { return unit(r.raw.RemoveHeader(name)) }
 
@@ -271,4 +277,13 @@ func collectIfGrown() {
 func collectNow() {
 	runtime.GC()
 	nextGC = max(2*heapBytes(), minHeap)
+}
+
+// tuples converts {name, value} pairs to the bindings' list of tuples.
+func tuples(headers [][2]string) []witTypes.Tuple2[string, string] {
+	out := make([]witTypes.Tuple2[string, string], len(headers))
+	for i, h := range headers {
+		out[i] = witTypes.Tuple2[string, string]{F0: h[0], F1: h[1]}
+	}
+	return out
 }

@@ -121,6 +121,11 @@ func (r *Response) AppendHeader(name, value string) error {
 	return unit(r.raw.AppendHeader(name, value))
 }
 
+// SetHeaders sets several headers in one host call, as [Request.SetHeaders].
+func (r *Response) SetHeaders(headers [][2]string) error {
+	return unit(r.raw.SetHeaders(tuples(headers)))
+}
+
 // RemoveHeader removes every value of a header.
 func (r *Response) RemoveHeader(name string) error { return unit(r.raw.RemoveHeader(name)) }
 

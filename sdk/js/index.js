@@ -5,7 +5,8 @@
 // The request and response passed to `onRequest`/`onResponse`/`matches` are
 // the gateway's objects (WIT resources): `req.header(name)` (a string or
 // undefined), `req.headerAll(name)`, `req.headerNames()`, `req.setHeader(name,
-// value)`, `req.appendHeader`, `req.removeHeader`, `req.method()`,
+// value)`, `req.setHeaders([[name, value], ...])` (one host call for several),
+// `req.appendHeader`, `req.removeHeader`, `req.method()`,
 // `req.scheme()`, `req.authority()`, `req.path()`, `req.query()`,
 // `req.setPath`, `req.setQuery`, `req.clientAddress()`, `req.body()`
 // (Uint8Array), `req.setBody(bytes)`; on a response `status()`,
@@ -13,7 +14,7 @@
 // throws an error whose `payload` is the WIT `http-error`
 // (`{ tag: 'invalid', val: why }`, `{ tag: 'read-only' }`, ...).
 
-import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.2.0';
+import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.2.1';
 
 const encoder = new TextEncoder();
 

@@ -416,7 +416,7 @@ fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&s
     let sha = sha.map_or_else(|| sha256_hex(&dir.join("plugin.wasm")), str::to_owned);
     std::fs::write(
         dir.join("plugin.toml"),
-        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.0\"\nsha256 = \"{sha}\"\n"),
+        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.1\"\nsha256 = \"{sha}\"\n"),
     )
     .unwrap();
 }

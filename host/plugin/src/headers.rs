@@ -1,13 +1,13 @@
-//! The cheap way to set a header from a guest, the most frequent host call
-//! of a middleware: the name and value are read in place from the guest's
-//! memory (the generated bindings would first copy each into a `String`),
-//! and the header names an instance sets are parsed once and kept, so a
-//! plugin stamping `x-request-id` on every request does not allocate the
-//! name each time.
+//! The cheap way to set headers from a guest, the most frequent host calls of
+//! a middleware: names and values are read in place from the guest's memory
+//! (the generated bindings would first copy each into a `String`), a batch
+//! (`set-headers`) crosses into the host once, and the headers an instance
+//! sets are parsed once and kept: a plugin stamping the same `x-served-by`
+//! on every request allocates neither its name nor its value again.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource, WasmStr};
+use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
+use wasmtime::{AsContext, StoreContextMut};
 
 use crate::bindings::types::HttpError;
 use crate::http::{RequestEntry, ResponseEntry, lent};
@@ -16,15 +16,36 @@ use crate::state::HostState;
 /// How many distinct names one instance keeps parsed.
 const CACHED_NAMES: usize = 16;
 
-/// Header names an instance has set, parsed (a per-store cache).
-#[derive(Default)]
-pub(crate) struct HeaderNames(Vec<HeaderName>);
+/// How many times a name's cached value is replaced before the value is no
+/// longer cached (it changes on every request, like a counter or an id).
+const VALUE_CHANGES: u8 = 2;
 
-/// A header ready to be written; `fresh` when its name was not cached.
+/// A header an instance has set: its parsed name and, while it keeps
+/// repeating, its last value.
+struct Seen {
+    name: HeaderName,
+    value: Option<HeaderValue>,
+    changes: u8,
+}
+
+/// Headers an instance has set, parsed (a per-store cache).
+#[derive(Default)]
+pub(crate) struct HeaderNames(Vec<Seen>);
+
+/// What a write teaches the cache.
+enum Learn {
+    Nothing,
+    /// A name not cached yet.
+    Name,
+    /// Another value for the cached name at this index.
+    Value(usize),
+}
+
+/// A header ready to be written.
 pub(crate) struct Pair {
     name: HeaderName,
     value: HeaderValue,
-    fresh: bool,
+    learn: Learn,
 }
 
 /// The request or response a header write goes to.
@@ -33,60 +54,107 @@ pub(crate) enum Target {
     Response(Resource<ResponseEntry>),
 }
 
+fn parse_value(name: &str, value: &str) -> Result<HeaderValue, HttpError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))
+}
+
 impl HeaderNames {
-    /// The parsed name, if `name` was seen before spelled the same way
-    /// (names are lower case once parsed; other spellings are parsed).
-    fn cached(&self, name: &str) -> Option<HeaderName> {
-        self.0.iter().find(|n| n.as_str() == name).cloned()
-    }
-
-    fn remember(&mut self, name: &HeaderName) {
-        if self.0.len() < CACHED_NAMES && !self.0.contains(name) {
-            self.0.push(name.clone());
-        }
-    }
-
-    /// Parses a header, the name from the cache when possible. The value is
-    /// copied once, into the header itself.
+    /// Parses a header, from the cache when the name (spelled the same way;
+    /// names are lower case once parsed) and the value were seen before.
+    /// A value is copied at most once, into the header itself.
     pub(crate) fn pair(&self, name: &str, value: &str) -> Result<Pair, HttpError> {
-        let (name, fresh) = match self.cached(name) {
-            Some(n) => (n, false),
-            None => (
-                HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?,
-                true,
-            ),
+        let Some(i) = self.0.iter().position(|s| s.name.as_str() == name) else {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::Invalid(format!("header name `{name}`")))?;
+            let value = parse_value(name.as_str(), value)?;
+            return Ok(Pair {
+                name,
+                value,
+                learn: Learn::Name,
+            });
         };
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))?;
-        Ok(Pair { name, value, fresh })
+        let seen = &self.0[i];
+        if let Some(v) = &seen.value
+            && v.as_bytes() == value.as_bytes()
+        {
+            return Ok(Pair {
+                name: seen.name.clone(),
+                value: v.clone(),
+                learn: Learn::Nothing,
+            });
+        }
+        Ok(Pair {
+            name: seen.name.clone(),
+            value: parse_value(name, value)?,
+            learn: if seen.changes < VALUE_CHANGES {
+                Learn::Value(i)
+            } else {
+                Learn::Nothing
+            },
+        })
+    }
+
+    fn learn(&mut self, pair: &Pair) {
+        match pair.learn {
+            Learn::Nothing => {}
+            Learn::Name => {
+                if self.0.len() < CACHED_NAMES && !self.0.iter().any(|s| s.name == pair.name) {
+                    self.0.push(Seen {
+                        name: pair.name.clone(),
+                        value: Some(pair.value.clone()),
+                        changes: 0,
+                    });
+                }
+            }
+            Learn::Value(i) => {
+                let seen = &mut self.0[i];
+                seen.changes += 1;
+                seen.value = (seen.changes < VALUE_CHANGES).then(|| pair.value.clone());
+            }
+        }
     }
 }
 
 impl HostState {
+    /// The headers of the request or response behind `target` (the request
+    /// is read-only in `on-response`). An unknown handle traps.
+    fn target_headers(
+        &mut self,
+        target: &Target,
+    ) -> wasmtime::Result<Result<&mut HeaderMap, HttpError>> {
+        Ok(match target {
+            Target::Request(r) => {
+                let entry = lent(&mut self.request, r.rep(), "request")?;
+                if entry.writable {
+                    Ok(&mut entry.req.headers)
+                } else {
+                    Err(HttpError::ReadOnly)
+                }
+            }
+            Target::Response(r) => {
+                Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp.headers)
+            }
+        })
+    }
+
     /// Sets or appends a parsed header on the request or response behind
-    /// `target` (the request is read-only in `on-response`). An unknown
-    /// handle traps; a bad header is the guest's error to handle.
+    /// `target`. An unknown handle traps; a bad header is the guest's error
+    /// to handle.
     pub(crate) fn write_header(
         &mut self,
         target: Target,
         pair: Result<Pair, HttpError>,
         append: bool,
     ) -> wasmtime::Result<Result<(), HttpError>> {
-        let headers: &mut HeaderMap = match &target {
-            Target::Request(r) => {
-                let entry = lent(&mut self.request, r.rep(), "request")?;
-                if !entry.writable {
-                    return Ok(Err(HttpError::ReadOnly));
-                }
-                &mut entry.req.headers
-            }
-            Target::Response(r) => &mut lent(&mut self.response, r.rep(), "response")?.resp.headers,
+        if let Ok(p) = &pair {
+            self.header_names.learn(p);
+        }
+        let headers = match self.target_headers(&target)? {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e)),
         };
         Ok(pair.map(|p| {
-            if p.fresh {
-                self.header_names.remember(&p.name);
-            }
             if append {
                 headers.append(p.name, p.value);
             } else {
@@ -94,6 +162,37 @@ impl HostState {
             }
         }))
     }
+
+    /// Sets every parsed header of `pairs` (emptied), in order.
+    pub(crate) fn write_headers(
+        &mut self,
+        target: Target,
+        pairs: &mut Vec<Pair>,
+    ) -> wasmtime::Result<Result<(), HttpError>> {
+        for p in pairs.iter() {
+            self.header_names.learn(p);
+        }
+        let headers = match self.target_headers(&target)? {
+            Ok(h) => h,
+            Err(e) => {
+                pairs.clear();
+                return Ok(Err(e));
+            }
+        };
+        headers.reserve(pairs.len());
+        for p in pairs.drain(..) {
+            headers.insert(p.name, p.value);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// Scratch space for `set-headers`, kept in the store so a batch allocates
+/// nothing once an instance has seen one.
+#[derive(Default)]
+pub(crate) struct Batch {
+    strings: Vec<(WasmStr, WasmStr)>,
+    pairs: Vec<Pair>,
 }
 
 /// A header write with name and value read in place from guest memory.
@@ -113,13 +212,49 @@ fn write(
     Ok((store.data_mut().write_header(target, pair, append)?,))
 }
 
-type Args<T> = (Resource<T>, WasmStr, WasmStr);
+/// `set-headers` with the list and its strings read in place: all parsed
+/// first, then all written, so an invalid one changes nothing.
+fn write_all(
+    mut store: StoreContextMut<'_, HostState>,
+    target: Target,
+    list: &WasmList<(WasmStr, WasmStr)>,
+) -> wasmtime::Result<(Result<(), HttpError>,)> {
+    let mut batch = std::mem::take(&mut store.data_mut().batch);
+    for item in list.iter(&mut store)? {
+        batch.strings.push(item?);
+    }
+    let mut refused = None;
+    {
+        let store = store.as_context();
+        let names = &store.data().header_names;
+        for (name, value) in batch.strings.drain(..) {
+            match names.pair(&name.to_str(&store)?, &value.to_str(&store)?) {
+                Ok(p) => batch.pairs.push(p),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    let result = match refused {
+        Some(e) => Ok(Err(e)),
+        None => store.data_mut().write_headers(target, &mut batch.pairs),
+    };
+    batch.strings.clear();
+    batch.pairs.clear();
+    store.data_mut().batch = batch;
+    Ok((result?,))
+}
 
-/// Replaces the generated `set-header` and `append-header` of `request` and
-/// `response` in `linker` (which already holds the `types` interface) with
-/// versions that read their strings in place. The generated ones (the
-/// `HostRequest` and `HostResponse` methods) stay correct: they copy the
-/// strings first, then make the same write.
+type Args<T> = (Resource<T>, WasmStr, WasmStr);
+type ListArgs<T> = (Resource<T>, WasmList<(WasmStr, WasmStr)>);
+
+/// Replaces the generated `set-header`, `append-header` and `set-headers` of
+/// `request` and `response` in `linker` (which already holds the `types`
+/// interface) with versions that read their strings in place. The generated
+/// ones (the `HostRequest` and `HostResponse` methods) stay correct: they
+/// copy the strings first, then make the same writes.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let interface = format!("wasmgate:plugin/types@{}", crate::wit_version());
     linker.allow_shadowing(true);
@@ -133,6 +268,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |s, (r, n, v): Args<RequestEntry>| write(s, Target::Request(r), &n, &v, true),
     )?;
     types.func_wrap(
+        "[method]request.set-headers",
+        |s, (r, l): ListArgs<RequestEntry>| write_all(s, Target::Request(r), &l),
+    )?;
+    types.func_wrap(
         "[method]response.set-header",
         |s, (r, n, v): Args<ResponseEntry>| write(s, Target::Response(r), &n, &v, false),
     )?;
@@ -140,6 +279,38 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         "[method]response.append-header",
         |s, (r, n, v): Args<ResponseEntry>| write(s, Target::Response(r), &n, &v, true),
     )?;
+    types.func_wrap(
+        "[method]response.set-headers",
+        |s, (r, l): ListArgs<ResponseEntry>| write_all(s, Target::Response(r), &l),
+    )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HeaderNames, VALUE_CHANGES};
+
+    fn set(names: &mut HeaderNames, name: &str, value: &str) -> bool {
+        let p = names.pair(name, value).expect("valid");
+        let cached = matches!(p.learn, super::Learn::Nothing);
+        names.learn(&p);
+        cached
+    }
+
+    #[test]
+    fn a_repeated_header_is_parsed_once_and_a_changing_value_stops_being_kept() {
+        let mut names = HeaderNames::default();
+        assert!(!set(&mut names, "x-served-by", "a"));
+        assert!(set(&mut names, "x-served-by", "a"), "same name and value");
+        for i in 0..u32::from(VALUE_CHANGES) {
+            assert!(!set(&mut names, "x-served-by", &i.to_string()));
+        }
+        assert!(names.0[0].value.is_none(), "a changing value is not kept");
+        let p = names.pair("x-served-by", "z").expect("valid");
+        assert_eq!(p.value, "z");
+        assert_eq!(p.name, "x-served-by");
+        assert!(names.pair("x-served-by", "bad\nvalue").is_err());
+        assert!(names.pair("bad name", "v").is_err());
+    }
 }

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wasmtime::component::Resource;
 
 use crate::bindings::types::{self, HttpError};
-use crate::headers::Target;
+use crate::headers::{Pair, Target};
 use crate::state::HostState;
 
 /// An HTTP request as plugins see it. The gateway builds it by moving the
@@ -257,6 +257,22 @@ impl HostState {
     fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
         Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp)
     }
+
+    /// `set-headers` from copied strings: all parsed, then all written.
+    fn set_all(
+        &mut self,
+        target: Target,
+        headers: &[(String, String)],
+    ) -> R<Result<(), HttpError>> {
+        let pairs: Result<Vec<Pair>, HttpError> = headers
+            .iter()
+            .map(|(n, v)| self.header_names.pair(n, v))
+            .collect();
+        match pairs {
+            Ok(mut pairs) => self.write_headers(target, &mut pairs),
+            Err(e) => Ok(Err(e)),
+        }
+    }
 }
 
 impl types::Host for HostState {}
@@ -319,6 +335,13 @@ impl types::HostRequest for HostState {
     ) -> R<Result<(), HttpError>> {
         let pair = self.header_names.pair(&name, &value);
         self.write_header(Target::Request(r), pair, true)
+    }
+    fn set_headers(
+        &mut self,
+        r: Resource<RequestEntry>,
+        headers: Vec<(String, String)>,
+    ) -> R<Result<(), HttpError>> {
+        self.set_all(Target::Request(r), &headers)
     }
     fn remove_header(
         &mut self,
@@ -389,6 +412,13 @@ impl types::HostResponse for HostState {
     ) -> R<Result<(), HttpError>> {
         let pair = self.header_names.pair(&name, &value);
         self.write_header(Target::Response(r), pair, true)
+    }
+    fn set_headers(
+        &mut self,
+        r: Resource<ResponseEntry>,
+        headers: Vec<(String, String)>,
+    ) -> R<Result<(), HttpError>> {
+        self.set_all(Target::Response(r), &headers)
     }
     fn remove_header(
         &mut self,

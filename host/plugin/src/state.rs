@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::log::{self, Level};
-use crate::headers::HeaderNames;
+use crate::headers::{Batch, HeaderNames};
 use crate::http::{RequestEntry, ResponseEntry};
 use crate::kv::KvStore;
 use crate::outbound::OutboundCtx;
@@ -35,6 +35,8 @@ pub(crate) struct HostState {
     pub shared: Arc<PluginShared>,
     /// Header names this instance set, parsed once.
     pub header_names: HeaderNames,
+    /// Scratch space for `set-headers`.
+    pub batch: Batch,
     /// The request of the call in progress, behind the guest's `request`
     /// handle. A call's request and response live here rather than in the
     /// resource table: a guest only ever borrows them for one call, so one
@@ -61,6 +63,7 @@ impl HostState {
             },
             shared,
             header_names: HeaderNames::default(),
+            batch: Batch::default(),
             request: None,
             response: None,
         }

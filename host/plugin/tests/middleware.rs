@@ -200,8 +200,9 @@ async fn header_calls_report_bad_names_values_and_read_only_requests() {
         ))
         .await
         .unwrap();
-    // Twice on one instance: the second round finds the names already parsed.
-    for _ in 0..2 {
+    // Four rounds on one instance: later rounds find names (and unchanged
+    // values) already parsed, while `x-probe-round` changes every time.
+    for round in 1..=4 {
         let mut req = get("/");
         let mut lease = plugin.lease().await.unwrap();
         assert_eq!(lease.on_request(&mut req).await.unwrap(), Action::Continue);
@@ -216,6 +217,19 @@ async fn header_calls_report_bad_names_values_and_read_only_requests() {
         assert!(!req.headers.contains_key("x-probe-value"));
         let twice: Vec<_> = req.headers.get_all("x-probe-twice").iter().collect();
         assert_eq!(twice, ["1", "2"], "one header whatever the spelling");
+        assert_eq!(
+            header(&req, "x-probe-batch-refused").as_deref(),
+            Some("invalid: header name `bad name`")
+        );
+        assert_eq!(header(&req, "x-probe-batch").as_deref(), Some("ok"));
+        assert_eq!(
+            header(&req, "x-batch-a").as_deref(),
+            Some("3"),
+            "last value wins"
+        );
+        assert_eq!(header(&req, "x-batch-b").as_deref(), Some("2"));
+        assert_eq!(req.headers.get_all("x-batch-a").iter().count(), 1);
+        assert_eq!(header(&req, "x-probe-round"), Some(round.to_string()));
 
         let mut resp = PluginResponse {
             status: StatusCode::OK,
@@ -223,6 +237,11 @@ async fn header_calls_report_bad_names_values_and_read_only_requests() {
         };
         lease.on_response(&mut req, &mut resp).await.unwrap();
         assert_eq!(resp.headers["x-probe-request-in-response"], "read-only");
+        assert_eq!(
+            resp.headers["x-probe-batch-request-in-response"],
+            "read-only"
+        );
+        assert_eq!(resp.headers["x-probe-round"], round.to_string().as_str());
         assert!(
             !req.headers.contains_key("x-late"),
             "the request is unchanged"

@@ -1,13 +1,17 @@
 //! Tries the header calls a plugin author gets wrong and reports what the
 //! host answered, in `x-probe-*` headers: a name that is not a token, a
-//! value with a line break, one name spelled in two cases, and changing
-//! the request during `on-response` (read-only there).
+//! value with a line break, one name spelled in two cases, a batch with one
+//! bad header in it, and changing the request during `on-response`
+//! (read-only there).
 
 use wasmgate_plugin_sdk::{
     Action, HttpError, Middleware, NoSettings, Request, Response, export_middleware,
 };
 
-struct Probe;
+struct Probe {
+    /// Requests seen by this instance, stamped in `x-probe-round`.
+    round: u64,
+}
 
 fn outcome(r: Result<(), HttpError>) -> String {
     match r {
@@ -21,7 +25,7 @@ fn outcome(r: Result<(), HttpError>) -> String {
 impl Middleware for Probe {
     type Settings = NoSettings;
     fn new(_: NoSettings) -> Result<Self, String> {
-        Ok(Probe)
+        Ok(Probe { round: 0 })
     }
     fn on_request(&mut self, req: &Request) -> Action {
         let bad_name = outcome(req.set_header("bad name", "v"));
@@ -31,11 +35,32 @@ impl Middleware for Probe {
         let _ = req.append_header("x-probe-twice", "2");
         let _ = req.set_header("x-probe-bad-name", &bad_name);
         let _ = req.set_header("x-probe-bad-value", &bad_value);
+        // A batch with a bad name changes nothing; a good one sets all, the
+        // last value of a repeated name winning.
+        let batch = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+        };
+        let refused = outcome(req.set_headers(&batch(&[("x-batch-a", "0"), ("bad name", "v")])));
+        self.round += 1;
+        let round = self.round.to_string();
+        let set = outcome(req.set_headers(&batch(&[
+            ("x-batch-a", "1"),
+            ("X-Batch-B", "2"),
+            ("x-batch-a", "3"),
+            ("x-probe-round", &round),
+            ("x-probe-batch-refused", &refused),
+        ])));
+        let _ = req.set_header("x-probe-batch", &set);
         Action::Continue
     }
     fn on_response(&mut self, req: &Request, resp: &Response) {
         let write_request = outcome(req.set_header("x-late", "1"));
         let _ = resp.set_header("x-probe-request-in-response", &write_request);
+        let batch_request = outcome(req.set_headers(&[("x-late".into(), "1".into())]));
+        let _ = resp.set_headers(&[
+            ("x-probe-batch-request-in-response".into(), batch_request),
+            ("x-probe-round".into(), self.round.to_string()),
+        ]);
         let _ = resp.append_header("x-probe-twice", "3");
         let _ = resp.append_header("X-PROBE-TWICE", "4");
     }
