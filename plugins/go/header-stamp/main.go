@@ -40,27 +40,35 @@ func sorted(m map[string]string) [][2]string {
 
 func (h *headerStamp) OnRequest(req *wasmgate.Request) wasmgate.Action {
 	h.count++
-	for _, kv := range h.request {
-		if err := req.SetHeader(kv[0], kv[1]); err != nil {
-			wasmgate.Warnf("cannot set %s: %v", kv[0], err)
+	count := strconv.FormatUint(h.count, 10)
+	// The settings' headers, then x-plugin-inits and x-plugin-count: one host
+	// call; if one is refused, one by one so the log names it.
+	h.request[len(h.request)-1][1] = count
+	h.response[len(h.response)-1][1] = count
+	if req.SetHeaders(h.request) != nil {
+		for _, kv := range h.request {
+			if err := req.SetHeader(kv[0], kv[1]); err != nil {
+				wasmgate.Warnf("cannot set %s: %v", kv[0], err)
+			}
 		}
 	}
-	_ = req.SetHeader("x-plugin-count", strconv.FormatUint(h.count, 10))
-	_ = req.SetHeader("x-plugin-inits", strconv.Itoa(inits))
 	return wasmgate.Continue
 }
 
 func (h *headerStamp) OnResponse(_ *wasmgate.Request, resp *wasmgate.Response) {
-	for _, kv := range h.response {
-		_ = resp.SetHeader(kv[0], kv[1])
+	if resp.SetHeaders(h.response) != nil {
+		for _, kv := range h.response {
+			_ = resp.SetHeader(kv[0], kv[1])
+		}
 	}
-	_ = resp.SetHeader("x-plugin-count", strconv.FormatUint(h.count, 10))
 }
 
 func init() {
 	wasmgate.HandleMiddleware(func(s Settings) (wasmgate.Middleware, error) {
 		inits++
-		return &headerStamp{request: sorted(s.RequestHeaders), response: sorted(s.ResponseHeaders)}, nil
+		request := append(sorted(s.RequestHeaders), [2]string{"x-plugin-inits", strconv.Itoa(inits)}, [2]string{"x-plugin-count", ""})
+		response := append(sorted(s.ResponseHeaders), [2]string{"x-plugin-count", ""})
+		return &headerStamp{request: request, response: response}, nil
 	})
 }
 

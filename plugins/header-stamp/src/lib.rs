@@ -20,47 +20,67 @@ struct Settings {
     response_headers: BTreeMap<String, String>,
 }
 
+/// The headers of one phase, ready for one `set-headers` call; the last one
+/// is `x-plugin-count`, rewritten in place each request (no allocation).
+struct Stamp(Vec<(String, String)>);
+
+impl Stamp {
+    fn new(settings: BTreeMap<String, String>, extra: &[(&str, &str)]) -> Self {
+        let mut headers: Vec<(String, String)> = settings.into_iter().collect();
+        headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+        headers.push(("x-plugin-count".to_owned(), String::with_capacity(20)));
+        Stamp(headers)
+    }
+
+    /// The `x-plugin-count` value.
+    fn count_mut(&mut self) -> &mut String {
+        &mut self.0.last_mut().expect("x-plugin-count is always last").1
+    }
+}
+
 struct HeaderStamp {
-    settings: Settings,
     count: u64,
-    /// `count` as text, rewritten in place each request (no allocation).
-    count_text: String,
-    /// `INITS` as text; it does not change after `new`.
-    inits_text: String,
+    request: Stamp,
+    response: Stamp,
 }
 
 impl Middleware for HeaderStamp {
     type Settings = Settings;
 
     fn new(settings: Settings) -> Result<Self, String> {
-        let inits = INITS.fetch_add(1, Ordering::Relaxed) + 1;
+        let inits = (INITS.fetch_add(1, Ordering::Relaxed) + 1).to_string();
         Ok(HeaderStamp {
-            settings,
             count: 0,
-            count_text: String::with_capacity(20),
-            inits_text: inits.to_string(),
+            request: Stamp::new(settings.request_headers, &[("x-plugin-inits", &inits)]),
+            response: Stamp::new(settings.response_headers, &[]),
         })
     }
 
     fn on_request(&mut self, req: &Request) -> Action {
         self.count += 1;
-        for (name, value) in &self.settings.request_headers {
-            if let Err(e) = req.set_header(name, value) {
-                wasmgate_plugin_sdk::log::warn(&format!("cannot set {name}: {e:?}"));
+        let count = self.request.count_mut();
+        count.clear();
+        let _ = write!(count, "{}", self.count);
+        let count = &self.request.0.last().expect("x-plugin-count").1;
+        self.response.count_mut().clone_from(count);
+        // One host call for all of them; if one is refused, set them one by
+        // one so the valid ones still go out and the log names the bad one.
+        if req.set_headers(&self.request.0).is_err() {
+            for (name, value) in &self.request.0 {
+                if let Err(e) = req.set_header(name, value) {
+                    wasmgate_plugin_sdk::log::warn(&format!("cannot set {name}: {e:?}"));
+                }
             }
         }
-        self.count_text.clear();
-        let _ = write!(self.count_text, "{}", self.count);
-        let _ = req.set_header("x-plugin-count", &self.count_text);
-        let _ = req.set_header("x-plugin-inits", &self.inits_text);
         Action::Continue
     }
 
     fn on_response(&mut self, _req: &Request, resp: &Response) {
-        for (name, value) in &self.settings.response_headers {
-            let _ = resp.set_header(name, value);
+        if resp.set_headers(&self.response.0).is_err() {
+            for (name, value) in &self.response.0 {
+                let _ = resp.set_header(name, value);
+            }
         }
-        let _ = resp.set_header("x-plugin-count", &self.count_text);
     }
 }
 

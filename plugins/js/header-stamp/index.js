@@ -19,29 +19,33 @@ export default middleware((settings) => {
   const requestHeaders = headers('requestHeaders');
   const responseHeaders = headers('responseHeaders');
   inits += 1;
+  // The settings' headers, then x-plugin-inits and x-plugin-count, each
+  // phase in one host call; if one is refused, one by one so the log names it.
+  const request = [...requestHeaders, ['x-plugin-inits', String(inits)], ['x-plugin-count', '']];
+  const response = [...responseHeaders, ['x-plugin-count', '']];
   let count = 0;
+  const stamp = (target, list, warn) => {
+    try {
+      target.setHeaders(list);
+    } catch {
+      for (const [name, value] of list) {
+        try {
+          target.setHeader(name, value);
+        } catch (e) {
+          if (warn) log.warn(`cannot set ${name}: ${e.payload?.tag ?? e}`);
+        }
+      }
+    }
+  };
   return {
     onRequest(req) {
       count += 1;
-      for (const [name, value] of requestHeaders) {
-        try {
-          req.setHeader(name, value);
-        } catch (e) {
-          log.warn(`cannot set ${name}: ${e.payload?.tag ?? e}`);
-        }
-      }
-      req.setHeader('x-plugin-count', String(count));
-      req.setHeader('x-plugin-inits', String(inits));
+      request[request.length - 1][1] = String(count);
+      response[response.length - 1][1] = String(count);
+      stamp(req, request, true);
     },
     onResponse(_req, resp) {
-      for (const [name, value] of responseHeaders) {
-        try {
-          resp.setHeader(name, value);
-        } catch {
-          // same as the Rust version: ignored
-        }
-      }
-      resp.setHeader('x-plugin-count', String(count));
+      stamp(resp, response, false);
     },
   };
 });
