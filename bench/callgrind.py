@@ -10,7 +10,7 @@ plugin adds to the no-plugin figure. `--top N` also lists the N functions whose 
 request changed most against no plugin. Kernel time is not counted (about 70% of the CPU
 per request here), so a plugin's share of instructions is larger than its share of time.
 
-    bench/callgrind.py [--secs 8] [--top 30] [none noop path-deny header-stamp]
+    bench/callgrind.py [--secs 8] [--top 30] [none noop noop-both path-deny header-stamp]
 
 Needs valgrind, nginx and wrk (bench/run installs them) and the builds bench/run uses. Under
 valgrind the pooling allocator refuses some instance re-creations (mmap: EINVAL); a plugin
@@ -37,6 +37,7 @@ BACKEND = 18090
 VARIANTS = {
     "none": None,
     "noop": ("noop", {}),
+    "noop-both": ("noop_both", {}),
     "path-deny": ("path_deny", {"deny": ["/admin", "/**/*.php"]}),
     "header-stamp": ("header_stamp", {"requestHeaders": {"x-stamp-1": "1"},
                                       "responseHeaders": {"x-stamp-out-1": "1"}}),

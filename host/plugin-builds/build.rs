@@ -36,6 +36,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "greedy-imports",
             "header-probe",
             "noop",
+            "noop-both",
         ],
     ),
 ];

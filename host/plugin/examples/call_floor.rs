@@ -36,8 +36,10 @@ async fn body() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
+    let k: u64 = std::env::var("INFLIGHT").map_or(1, |s| s.parse().expect("INFLIGHT"));
     let mut spec = PluginSpec::new("floor", WasmSource::Path(wasm), World::HttpMiddleware);
     spec.settings_json = settings;
+    spec.limits.max_instances = spec.limits.max_instances.max(k as usize);
     let plugin = runtime.load(spec).await.expect("load");
     let mut headers = http::HeaderMap::new();
     for (k, v) in [
@@ -77,7 +79,6 @@ async fn body() {
             start.elapsed()
         }
     };
-    let k: u64 = std::env::var("INFLIGHT").map_or(1, |s| s.parse().expect("INFLIGHT"));
     run(n / 10).await;
     let start = Instant::now();
     let tasks: Vec<_> = (0..k)
