@@ -70,6 +70,72 @@ async fn wrong_world_is_refused() {
     assert!(matches!(rt.load(s).await, Err(PluginError::Compile { .. })));
 }
 
+/// `wasm` with the version of every `wasmgate:plugin/...@` import replaced by `version`
+/// (of the same length as ours), as if it had been built against that version.
+fn built_against(wasm: &[u8], version: &str) -> Vec<u8> {
+    let ours = format!("@{}", wasmgate_plugin::wit_version());
+    let theirs = format!("@{version}");
+    assert_eq!(ours.len(), theirs.len(), "same-length versions only");
+    let mut out = wasm.to_vec();
+    let prefix = b"wasmgate:plugin/";
+    let mut rewritten = 0;
+    let mut i = 0;
+    while let Some(at) = out[i..].windows(prefix.len()).position(|w| w == prefix) {
+        let start = i + at + prefix.len();
+        // The interface name is short: look for the `@` in the next few bytes.
+        let end = (start + 40).min(out.len());
+        if let Some(v) = out[start..end]
+            .windows(ours.len())
+            .position(|w| w == ours.as_bytes())
+        {
+            out[start + v..start + v + ours.len()].copy_from_slice(theirs.as_bytes());
+            rewritten += 1;
+        }
+        i = start;
+    }
+    assert!(rewritten > 0, "no wasmgate:plugin import found");
+    out
+}
+
+#[tokio::test]
+async fn components_of_an_older_patch_version_load_and_newer_ones_are_refused() {
+    let ours = wasmgate_plugin::wit_version();
+    let (minor, patch) = ours.rsplit_once('.').expect("x.y.z");
+    let patch: u32 = patch.parse().unwrap();
+    let rt = runtime(None);
+    let wasm = std::fs::read(wasmgate_guest_plugins::PATH_DENY).unwrap();
+    let load = |version: String| {
+        let mut s = wasmgate_plugin::PluginSpec::new(
+            "deny",
+            WasmSource::Bytes(built_against(&wasm, &version).into()),
+            World::HttpMiddleware,
+        );
+        s.settings_json = r#"{"deny": ["/admin"]}"#.into();
+        let rt = rt.clone();
+        async move { rt.load(s).await }
+    };
+    // An older patch release of the contract links with this host and works.
+    if patch > 0 {
+        let plugin = load(format!("{minor}.{}", patch - 1))
+            .await
+            .expect("older loads");
+        let mut lease = plugin.lease().await.unwrap();
+        let refused = lease.on_request(&mut get("/admin")).await.unwrap();
+        assert!(
+            matches!(refused, wasmgate_plugin::Action::Respond { status, .. } if status == 403)
+        );
+    }
+    // A newer one may import what this host lacks: refused, naming the import.
+    let newer = format!("{minor}.{}", patch + 1);
+    match load(newer.clone()).await {
+        Err(PluginError::WitVersion { import, .. }) => {
+            assert!(import.ends_with(&format!("@{newer}")), "{import}");
+        }
+        Err(other) => panic!("unexpected: {other}"),
+        Ok(_) => panic!("a newer contract version loaded"),
+    }
+}
+
 #[tokio::test]
 async fn artifact_cache_skips_compilation() {
     let dir = tempfile::tempdir().unwrap();
