@@ -669,3 +669,40 @@ plugins:
         "the refused call never left the gateway"
     );
 }
+
+#[tokio::test]
+async fn the_static_pool_bounds_what_a_plugin_may_ask_for() {
+    let be = HttpBackend::builder("be").start().await;
+    let static_cfg = "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  pool:\n    instances: 4\n    maxMemory: 16MiB\n";
+    let config = |memory: &str| {
+        format!(
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp:\n          requestHeaders: {{ x-pool: small }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"{}\"\n    limits:\n      memory: {memory}\n      maxInstances: 2\n",
+            lb("s", &[&be.url()]),
+            guests::HEADER_STAMP
+        )
+    };
+    let gw = TestGateway::with_static(static_cfg, &config("16MiB")).await;
+    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/")
+        .await
+        .unwrap();
+    assert_eq!(
+        v["headers"]["x-pool"][0], "small",
+        "served from the small pool"
+    );
+
+    // More memory than the pool's slots allow: refused, naming the limits; the old config serves.
+    gw.write_dynamic(&config("32MiB"));
+    let err = gw
+        .gateway
+        .reload()
+        .await
+        .expect_err("over the pool's maximum");
+    assert!(
+        err.contains("stamp") && err.contains("plugins.pool.maxMemory"),
+        "{err}"
+    );
+    let v = wasmgate_test_harness::get_json(&gw.client(), "http://a.test/")
+        .await
+        .unwrap();
+    assert_eq!(v["headers"]["x-pool"][0], "small");
+}

@@ -646,3 +646,26 @@ fn static_and_dynamic_mixed_up() {
         errors[0]
     );
 }
+
+#[test]
+fn plugin_pool_is_sized_in_static_configuration() {
+    let ok = "plugins:\n  pool:\n    instances: 8\n    maxMemory: 16MiB\n";
+    let cfg = parse_static(ok, Format::Yaml, "wasmgate.yml").unwrap();
+    assert_eq!(cfg.plugins.pool.instances, Some(8));
+    assert_eq!(cfg.plugins.pool.max_memory.map(|m| m.0), Some(16 << 20));
+
+    let bad = "plugins:\n  pool:\n    instances: 0\n    maxMemory: 1KiB\n";
+    let errors = parse_static(bad, Format::Yaml, "wasmgate.yml")
+        .unwrap_err()
+        .0;
+    let of = |key: &str| {
+        errors
+            .iter()
+            .find(|e| e.key_path == key)
+            .unwrap_or_else(|| panic!("no error for {key}: {errors:?}"))
+    };
+    assert_eq!(of("plugins.pool.instances").message, "must be at least 1");
+    assert_eq!(of("plugins.pool.instances").line, Some(3));
+    assert!(of("plugins.pool.maxMemory").message.contains("64KiB"));
+    assert_eq!(of("plugins.pool.maxMemory").line, Some(4));
+}

@@ -67,6 +67,13 @@ impl PluginHost {
         if let Some(t) = static_cfg.plugins.idle_timeout {
             config.idle_timeout = t.to_std().unwrap_or_default();
         }
+        let pool = &static_cfg.plugins.pool;
+        if let Some(n) = pool.instances {
+            config.pool_total_instances = n;
+        }
+        if let Some(m) = pool.max_memory {
+            config.pool_max_memory_bytes = usize::try_from(m.0).unwrap_or(usize::MAX);
+        }
         let redis = static_cfg
             .plugins
             .kv

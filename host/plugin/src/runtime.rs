@@ -200,7 +200,8 @@ impl PluginRuntime {
         }
         if spec.limits.max_memory_bytes > self.inner.config.pool_max_memory_bytes {
             return Err(config_err(format!(
-                "memory limit {} exceeds the runtime's maximum of {} bytes",
+                "memory limit {} exceeds the instance pool's maximum of {} bytes (static \
+                 `plugins.pool.maxMemory`)",
                 spec.limits.max_memory_bytes, self.inner.config.pool_max_memory_bytes
             )));
         }

@@ -24,9 +24,23 @@ pub struct StaticPlugins {
     /// Instances of a plugin beyond one that stayed idle this long are dropped
     /// (default 30s; 0 keeps them).
     pub idle_timeout: Option<Duration>,
+    /// What the instance pool shared by all plugins reserves at start.
+    pub pool: PluginPool,
     /// Plugins declared at start (`wasmgate run --plugin NAME=PATH` adds here); dynamic
     /// configuration may declare more, and may not redeclare these.
     pub definitions: PluginDefs,
+}
+
+/// Static `plugins.pool`: the instance pool every plugin's instances come from, reserved
+/// (as address space, not memory) when the gateway starts.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginPool {
+    /// Instance slots across all plugins (default 1000); each reserves a few GiB of
+    /// address space.
+    pub instances: Option<u32>,
+    /// The largest `limits.memory` a plugin may ask for (default `256MiB`).
+    pub max_memory: Option<ByteSize>,
 }
 
 /// Static `plugins.kv`: a store shared by every gateway instead of one per process.

@@ -65,6 +65,17 @@ pub(crate) fn validate_static(config: &StaticConfig) -> Vec<Issue> {
             c.error(at.key("timeout"), "must be positive");
         }
     }
+    let pool = &config.plugins.pool;
+    let at = KeyPath::of(&["plugins", "pool"]);
+    if pool.instances == Some(0) {
+        c.error(at.key("instances"), "must be at least 1");
+    }
+    if pool.max_memory.is_some_and(|m| m.0 < 64 << 10) {
+        c.error(
+            at.key("maxMemory"),
+            "must be at least `64KiB` (one WebAssembly page)",
+        );
+    }
     for (name, ep) in &config.entry_points {
         entry_point(&mut c, config, &KeyPath::of(&["entryPoints", name]), ep);
     }
