@@ -41,6 +41,19 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Rebuild when `rel` (relative to the repository root) changes. The path is given relative
+/// to this package, so cargo resolves it in whichever checkout builds: with one target
+/// directory shared by two checkouts, an absolute path would keep watching the other one.
+fn watch(rel: &str) {
+    println!("cargo:rerun-if-changed=../../{rel}");
+}
+
+/// The expression of a source folder's path (`rel` from the repository root), made from
+/// this package's folder when the crate compiles, for the same reason as [`watch`].
+fn source_dir(rel: &str) -> String {
+    format!("concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../../{rel}\")")
+}
+
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -71,7 +84,7 @@ fn main() {
         "plugins",
         "tests/plugins",
     ] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        watch(dir);
     }
 
     let mut consts = String::new();
@@ -128,8 +141,8 @@ fn main() {
                 file.display().to_string()
             ));
             consts.push_str(&format!(
-                "/// The source folder of `{ws}/{member}` (holds `plugin.toml` for first-party plugins).\npub const {konst}_DIR: &str = {:?};\n",
-                root.join(ws).join(member).display().to_string()
+                "/// The source folder of `{ws}/{member}` (holds `plugin.toml` for first-party plugins).\npub const {konst}_DIR: &str = {};\n",
+                source_dir(&format!("{ws}/{member}"))
             ));
         }
     }
@@ -234,18 +247,18 @@ mod go_js {
             .expect("plugin.toml has a world")
     }
 
-    fn push_consts(consts: &mut String, lang: &str, member: &str, file: &Path, dir: &Path) {
+    fn push_consts(consts: &mut String, lang: &str, member: &str, file: &Path) {
         let konst = format!(
             "{}_{}",
             lang.to_uppercase(),
             member.replace('-', "_").to_uppercase()
         );
         let file = file.display().to_string();
-        let dir = dir.display().to_string();
+        let dir = super::source_dir(&format!("plugins/{lang}/{member}"));
         consts.push_str(&format!(
             "/// `plugins/{lang}/{member}`, built into a component.\npub const {konst}: &str = {file:?};\n\
              /// The compiled bytes of `plugins/{lang}/{member}`.\npub static {konst}_WASM: &[u8] = include_bytes!({file:?});\n\
-             /// The source folder of `plugins/{lang}/{member}` (holds `plugin.toml`).\npub const {konst}_DIR: &str = {dir:?};\n"
+             /// The source folder of `plugins/{lang}/{member}` (holds `plugin.toml`).\npub const {konst}_DIR: &str = {dir};\n"
         ));
     }
 
@@ -258,7 +271,7 @@ mod go_js {
             "sdk/js/build.mjs",
             "sdk/js/package-lock.json",
         ] {
-            println!("cargo:rerun-if-changed={}", root.join(f).display());
+            super::watch(f);
         }
         println!("cargo:rerun-if-env-changed=WASMGATE_TOOLS_DIR");
         let go = tool(
@@ -333,7 +346,7 @@ mod go_js {
             let mut h = js_key.clone();
             hash_tree(&mut h, &dir);
             let key = h.finish();
-            push_consts(consts, "js", member, &out, &dir);
+            push_consts(consts, "js", member, &out);
             if fresh(&out, key) {
                 continue;
             }
@@ -356,7 +369,7 @@ mod go_js {
             let mut h = go_key.clone();
             hash_tree(&mut h, &dir);
             let key = h.finish();
-            push_consts(consts, "go", member, &out, &dir);
+            push_consts(consts, "go", member, &out);
             if fresh(&out, key) {
                 continue;
             }
