@@ -10,7 +10,7 @@ use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
 
 use crate::bindings::types::HttpError;
-use crate::http::{RequestEntry, ResponseEntry, lent};
+use crate::http::{RequestEntry, ResponseEntry};
 use crate::state::HostState;
 
 /// How many distinct names one instance keeps parsed.
@@ -28,9 +28,9 @@ struct Seen {
     changes: u8,
 }
 
-/// Headers an instance has set, parsed (a per-store cache).
+/// The headers an instance has set, parsed (a per-store cache).
 #[derive(Default)]
-pub(crate) struct HeaderNames(Vec<Seen>);
+pub(crate) struct HeaderCache(Vec<Seen>);
 
 /// What a write teaches the cache.
 enum Learn {
@@ -59,7 +59,7 @@ fn parse_value(name: &str, value: &str) -> Result<HeaderValue, HttpError> {
         .map_err(|_| HttpError::Invalid(format!("value of header `{name}`")))
 }
 
-impl HeaderNames {
+impl HeaderCache {
     /// Parses a header, from the cache when the name (spelled the same way;
     /// names are lower case once parsed) and the value were seen before.
     /// A value is copied at most once, into the header itself.
@@ -124,17 +124,8 @@ impl HostState {
         target: &Target,
     ) -> wasmtime::Result<Result<&mut HeaderMap, HttpError>> {
         Ok(match target {
-            Target::Request(r) => {
-                let entry = lent(&mut self.request, r.rep(), "request")?;
-                if entry.writable {
-                    Ok(&mut entry.req.headers)
-                } else {
-                    Err(HttpError::ReadOnly)
-                }
-            }
-            Target::Response(r) => {
-                Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp.headers)
-            }
+            Target::Request(r) => self.req_mut(r)?.map(|q| &mut q.headers),
+            Target::Response(r) => Ok(&mut self.resp(r)?.headers),
         })
     }
 
@@ -148,7 +139,7 @@ impl HostState {
         append: bool,
     ) -> wasmtime::Result<Result<(), HttpError>> {
         if let Ok(p) = &pair {
-            self.header_names.learn(p);
+            self.header_cache.learn(p);
         }
         let headers = match self.target_headers(&target)? {
             Ok(h) => h,
@@ -170,7 +161,7 @@ impl HostState {
         pairs: &mut Vec<Pair>,
     ) -> wasmtime::Result<Result<(), HttpError>> {
         for p in pairs.iter() {
-            self.header_names.learn(p);
+            self.header_cache.learn(p);
         }
         let headers = match self.target_headers(&target)? {
             Ok(h) => h,
@@ -184,6 +175,23 @@ impl HostState {
             headers.insert(p.name, p.value);
         }
         Ok(Ok(()))
+    }
+
+    /// `set-headers` from copied strings (the generated bindings' path): all
+    /// parsed, then all written.
+    pub(crate) fn set_all(
+        &mut self,
+        target: Target,
+        headers: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), HttpError>> {
+        let pairs: Result<Vec<Pair>, HttpError> = headers
+            .iter()
+            .map(|(n, v)| self.header_cache.pair(n, v))
+            .collect();
+        match pairs {
+            Ok(mut pairs) => self.write_headers(target, &mut pairs),
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 
@@ -207,7 +215,7 @@ fn write(
     let pair = {
         let name = name.to_str(&store)?;
         let value = value.to_str(&store)?;
-        store.data().header_names.pair(&name, &value)
+        store.data().header_cache.pair(&name, &value)
     };
     Ok((store.data_mut().write_header(target, pair, append)?,))
 }
@@ -226,7 +234,7 @@ fn write_all(
     let mut refused = None;
     {
         let store = store.as_context();
-        let names = &store.data().header_names;
+        let names = &store.data().header_cache;
         for (name, value) in batch.strings.drain(..) {
             match names.pair(&name.to_str(&store)?, &value.to_str(&store)?) {
                 Ok(p) => batch.pairs.push(p),
@@ -289,9 +297,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
 #[cfg(test)]
 mod tests {
-    use super::{HeaderNames, VALUE_CHANGES};
+    use super::{HeaderCache, VALUE_CHANGES};
 
-    fn set(names: &mut HeaderNames, name: &str, value: &str) -> bool {
+    fn set(names: &mut HeaderCache, name: &str, value: &str) -> bool {
         let p = names.pair(name, value).expect("valid");
         let cached = matches!(p.learn, super::Learn::Nothing);
         names.learn(&p);
@@ -300,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_repeated_header_is_parsed_once_and_a_changing_value_stops_being_kept() {
-        let mut names = HeaderNames::default();
+        let mut names = HeaderCache::default();
         assert!(!set(&mut names, "x-served-by", "a"));
         assert!(set(&mut names, "x-served-by", "a"), "same name and value");
         for i in 0..u32::from(VALUE_CHANGES) {

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wasmtime::component::Resource;
 
 use crate::bindings::types::{self, HttpError};
-use crate::headers::{Pair, Target};
+use crate::headers::Target;
 use crate::state::HostState;
 
 /// An HTTP request as plugins see it. The gateway builds it by moving the
@@ -231,7 +231,7 @@ pub(crate) const CALL_REP: u32 = 0;
 
 /// The entry lent to the call in progress as handle `r`; any other handle
 /// traps, as an unknown table entry would.
-pub(crate) fn lent<'a, T>(slot: &'a mut Option<T>, r: u32, what: &str) -> R<&'a mut T> {
+fn lent<'a, T>(slot: &'a mut Option<T>, r: u32, what: &str) -> R<&'a mut T> {
     match slot {
         Some(e) if r == CALL_REP => Ok(e),
         _ => Err(wasmtime::Error::msg(format!(
@@ -245,7 +245,10 @@ impl HostState {
         Ok(&lent(&mut self.request, r.rep(), "request")?.req)
     }
 
-    fn req_mut(&mut self, r: &Resource<RequestEntry>) -> R<Result<&mut PluginRequest, HttpError>> {
+    pub(crate) fn req_mut(
+        &mut self,
+        r: &Resource<RequestEntry>,
+    ) -> R<Result<&mut PluginRequest, HttpError>> {
         let e = lent(&mut self.request, r.rep(), "request")?;
         Ok(if e.writable {
             Ok(&mut e.req)
@@ -254,24 +257,8 @@ impl HostState {
         })
     }
 
-    fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
+    pub(crate) fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
         Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp)
-    }
-
-    /// `set-headers` from copied strings: all parsed, then all written.
-    fn set_all(
-        &mut self,
-        target: Target,
-        headers: &[(String, String)],
-    ) -> R<Result<(), HttpError>> {
-        let pairs: Result<Vec<Pair>, HttpError> = headers
-            .iter()
-            .map(|(n, v)| self.header_names.pair(n, v))
-            .collect();
-        match pairs {
-            Ok(mut pairs) => self.write_headers(target, &mut pairs),
-            Err(e) => Ok(Err(e)),
-        }
     }
 }
 
@@ -324,7 +311,7 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let pair = self.header_names.pair(&name, &value);
+        let pair = self.header_cache.pair(&name, &value);
         self.write_header(Target::Request(r), pair, false)
     }
     fn append_header(
@@ -333,7 +320,7 @@ impl types::HostRequest for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let pair = self.header_names.pair(&name, &value);
+        let pair = self.header_cache.pair(&name, &value);
         self.write_header(Target::Request(r), pair, true)
     }
     fn set_headers(
@@ -401,7 +388,7 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let pair = self.header_names.pair(&name, &value);
+        let pair = self.header_cache.pair(&name, &value);
         self.write_header(Target::Response(r), pair, false)
     }
     fn append_header(
@@ -410,7 +397,7 @@ impl types::HostResponse for HostState {
         name: String,
         value: String,
     ) -> R<Result<(), HttpError>> {
-        let pair = self.header_names.pair(&name, &value);
+        let pair = self.header_cache.pair(&name, &value);
         self.write_header(Target::Response(r), pair, true)
     }
     fn set_headers(

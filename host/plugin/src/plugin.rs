@@ -482,12 +482,7 @@ impl Plugin {
                 .map(|(m,)| m),
                 _ => unreachable!("world checked"),
             };
-            *req = store
-                .data_mut()
-                .request
-                .take()
-                .map(|e| e.req)
-                .unwrap_or_default();
+            *req = return_request(store);
             match r {
                 Ok(m) => {
                     self.give_back(inst);
@@ -581,6 +576,17 @@ fn lend_request(
     Resource::new_borrow(CALL_REP)
 }
 
+/// Moves the request lent by [`lend_request`] back out of the store (a
+/// default request if the call left none).
+fn return_request(store: &mut Store<HostState>) -> PluginRequest {
+    store
+        .data_mut()
+        .request
+        .take()
+        .map(|e| e.req)
+        .unwrap_or_default()
+}
+
 /// One instance of an HTTP middleware, borrowed for one request. Dropping
 /// the lease returns a healthy instance to the pool.
 pub struct Lease {
@@ -632,9 +638,9 @@ impl Lease {
     /// one (so a fail-open policy still has them).
     fn take_back(&mut self, req: &mut PluginRequest, resp: Option<&mut PluginResponse>) {
         if let Some(inst) = self.instance.as_mut() {
-            let data = inst.store.data_mut();
-            *req = data.request.take().map(|e| e.req).unwrap_or_default();
+            *req = return_request(&mut inst.store);
             if let Some(resp) = resp {
+                let data = inst.store.data_mut();
                 *resp = data.response.take().map(|e| e.resp).unwrap_or_default();
             }
         }

@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::log::{self, Level};
-use crate::headers::{Batch, HeaderNames};
+use crate::headers::{Batch, HeaderCache};
 use crate::http::{RequestEntry, ResponseEntry};
 use crate::kv::KvStore;
 use crate::outbound::OutboundCtx;
@@ -33,8 +33,8 @@ pub(crate) struct HostState {
     pub wasi: WasiCtx,
     pub limiter: MemoryLimiter,
     pub shared: Arc<PluginShared>,
-    /// Header names this instance set, parsed once.
-    pub header_names: HeaderNames,
+    /// The headers this instance set: names, and values that repeat, parsed once.
+    pub header_cache: HeaderCache,
     /// Scratch space for `set-headers`.
     pub batch: Batch,
     /// The request of the call in progress, behind the guest's `request`
@@ -62,7 +62,7 @@ impl HostState {
                 peak: 0,
             },
             shared,
-            header_names: HeaderNames::default(),
+            header_cache: HeaderCache::default(),
             batch: Batch::default(),
             request: None,
             response: None,
