@@ -131,7 +131,7 @@ pub struct Plugin {
     engine: Engine,
     pre: WorldPre,
     shared: Arc<PluginShared>,
-    idle: IdlePool<Instance>,
+    idle: IdlePool<Box<Instance>>,
     slots: Slots,
     call_ticks: u64,
     init_ticks: u64,
@@ -307,7 +307,7 @@ impl Plugin {
         Ok(())
     }
 
-    async fn take_instance(&self) -> Result<Instance, PluginError> {
+    async fn take_instance(&self) -> Result<Box<Instance>, PluginError> {
         match self.idle.take() {
             Some(i) => Ok(i),
             // Boxed: the future of a first instantiation is large; kept out of line, it
@@ -321,7 +321,7 @@ impl Plugin {
     /// garbage collector that never gives memory back, as in JS engines)
     /// would otherwise fail a request when it reaches the limit. It is
     /// dropped instead and a fresh one is made when needed.
-    fn give_back(&self, instance: Instance) {
+    fn give_back(&self, instance: Box<Instance>) {
         let peak = instance.store.data().limiter.peak;
         let limit = self.fingerprint.limits.max_memory_bytes;
         if peak > instance.ready_memory && peak > limit / 4 * 3 {
@@ -332,7 +332,9 @@ impl Plugin {
         self.idle.give(instance);
     }
 
-    async fn instantiate(&self) -> Result<Instance, PluginError> {
+    /// Boxed: the pool and the leases move a pointer, not the store and the
+    /// exports.
+    async fn instantiate(&self) -> Result<Box<Instance>, PluginError> {
         let span = tracing::debug_span!("plugin.instantiate", plugin = %self.name);
         async {
             let mut store = new_store(&self.engine, self.shared.clone(), self.init_ticks);
@@ -365,12 +367,12 @@ impl Plugin {
                 Err(e) => return Err(self.failure(&store, Phase::Configure, e)),
             }
             self.created.fetch_add(1, Ordering::Relaxed);
-            Ok(Instance {
+            Ok(Box::new(Instance {
                 ready_memory: store.data().limiter.peak,
                 store,
                 bindings,
                 _live: LiveInstance::new(&self.shared.live),
-            })
+            }))
         }
         .instrument(span)
         .await
@@ -591,7 +593,7 @@ fn return_request(store: &mut Store<HostState>) -> PluginRequest {
 /// the lease returns a healthy instance to the pool.
 pub struct Lease {
     plugin: Arc<Plugin>,
-    instance: Option<Instance>,
+    instance: Option<Box<Instance>>,
 }
 
 impl Lease {

@@ -31,11 +31,15 @@ fn default_body() -> String {
 
 struct PathDeny {
     settings: Settings,
+    /// The entries without `*`, without their trailing `/`.
+    prefixes: Vec<String>,
+    /// The entries with `*`.
+    globs: Vec<String>,
 }
 
-/// Whether `path` starts with the segment-aligned `prefix`.
+/// Whether `path` starts with the segment-aligned `prefix` (given without
+/// its trailing `/`).
 fn prefix_match(prefix: &str, path: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
     if prefix.is_empty() {
         return true;
     }
@@ -74,12 +78,13 @@ fn percent_decode(path: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -94,13 +99,11 @@ impl PathDeny {
     fn denied(&self, raw: &str) -> bool {
         let path = percent_decode(raw);
         let path = path.as_ref();
-        self.settings.deny.iter().any(|entry| {
-            if entry.contains('*') {
-                glob_match(entry.as_bytes(), path.as_bytes())
-            } else {
-                prefix_match(entry, path)
-            }
-        })
+        self.prefixes.iter().any(|p| prefix_match(p, path))
+            || self
+                .globs
+                .iter()
+                .any(|g| glob_match(g.as_bytes(), path.as_bytes()))
     }
 }
 
@@ -114,7 +117,17 @@ impl Middleware for PathDeny {
         if !(100..=999).contains(&settings.status) {
             return Err(format!("status {} is not valid", settings.status));
         }
-        Ok(PathDeny { settings })
+        let (globs, prefixes): (Vec<String>, Vec<String>) =
+            settings.deny.iter().cloned().partition(|e| e.contains('*'));
+        let prefixes = prefixes
+            .into_iter()
+            .map(|p| p.trim_end_matches('/').to_owned())
+            .collect();
+        Ok(PathDeny {
+            settings,
+            prefixes,
+            globs,
+        })
     }
 
     fn on_request(&mut self, req: &Request) -> Action {

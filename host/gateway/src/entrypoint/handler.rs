@@ -120,7 +120,11 @@ async fn serve(
     };
     ctx.router = Some(router.name.clone());
     ctx.access_log = router.access_log;
-    let origin = (!router.chain.is_empty())
+    // Only the headers middleware (CORS) reads the request's Origin in the response phase.
+    let origin = router
+        .chain
+        .iter()
+        .any(|m| matches!(&**m, MiddlewareRt::Headers(_)))
         .then(|| req.headers().get(header::ORIGIN).cloned())
         .flatten();
     let mut holds = Holds::default();
