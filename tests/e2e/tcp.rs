@@ -3,7 +3,7 @@
 //! a tcp-filter plugin, bad ClientHellos and live reload.
 
 use crate::support::{STATIC_WEB, TestGateway, lb};
-use crate::tls::capturing_client;
+use crate::tls::{capturing_client, client_with_versions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,6 +88,29 @@ async fn tls_echo(
     Ok((got, cert))
 }
 
+/// The TLS version a client that speaks only `versions` gets from `addr` for `sni` (after
+/// one echo through the router), or `None` when the handshake is refused.
+async fn tls_version(
+    addr: SocketAddr,
+    sni: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Option<rustls::ProtocolVersion> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(sni.to_owned()).unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(client_with_versions(versions))
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    tls.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 4];
+    tokio::time::timeout(WAIT, tls.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"ping");
+    tls.get_ref().1.protocol_version()
+}
+
 /// Sends `msg` over plain TCP and reads as many bytes back.
 async fn plain_echo(addr: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(addr).await?;
@@ -155,6 +178,83 @@ async fn tls_termination_and_passthrough_by_sni() {
     assert_eq!(
         served, backend_der,
         "passthrough shows the backend's own certificate"
+    );
+}
+
+/// `tls.options` of TCP routers that terminate TLS apply to the names of their `HostSNI`
+/// (`*.domain` included); two routers giving one name different options leave it the
+/// default options.
+#[tokio::test]
+async fn tls_options_of_tcp_routers_follow_their_server_names() {
+    use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+    use rustls::version::{TLS12, TLS13};
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key, _) = cert_files(&certs, &["*.test", "*.wild.test"]);
+    let echo = TcpEchoBackend::start().await;
+    let dynamic = format!(
+        r#"tcp:
+  routers:
+    modern:
+      rule: "HostSNI(`modern.test`) || HostSNI(`*.wild.test`)"
+      service: echo
+      tls:
+        options: modern
+    plain:
+      rule: "HostSNI(`plain.test`)"
+      service: echo
+      tls: {{}}
+    both-1:
+      rule: "HostSNI(`both.test`)"
+      service: echo
+      tls:
+        options: modern
+    both-2:
+      rule: "HostSNI(`both.test`) && ClientIP(`127.0.0.1`)"
+      service: echo
+      tls:
+        options: old
+  services:
+{}tls:
+  certificates:
+    - certFile: "{cert}"
+      keyFile: "{key}"
+  options:
+    modern:
+      minVersion: VersionTLS13
+    old:
+      maxVersion: VersionTLS12
+"#,
+        tcp_lb("echo", &[echo.addr()], ""),
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let both: &[&'static rustls::SupportedProtocolVersion] = &[&TLS13, &TLS12];
+    assert_eq!(
+        tls_version(gw.addr(), "plain.test", &[&TLS12]).await,
+        Some(TLSv1_2)
+    );
+    assert_eq!(
+        tls_version(gw.addr(), "modern.test", &[&TLS12]).await,
+        None,
+        "minVersion TLS 1.3 refuses a TLS 1.2 client"
+    );
+    assert_eq!(
+        tls_version(gw.addr(), "modern.test", both).await,
+        Some(TLSv1_3)
+    );
+    assert_eq!(tls_version(gw.addr(), "a.wild.test", &[&TLS12]).await, None);
+    assert_eq!(
+        tls_version(gw.addr(), "a.wild.test", both).await,
+        Some(TLSv1_3)
+    );
+    // Conflicting options: the default, which takes TLS 1.2 (modern would refuse it) and
+    // offers TLS 1.3 (old would not).
+    assert_eq!(
+        tls_version(gw.addr(), "both.test", &[&TLS12]).await,
+        Some(TLSv1_2)
+    );
+    assert_eq!(
+        tls_version(gw.addr(), "both.test", both).await,
+        Some(TLSv1_3)
     );
 }
 

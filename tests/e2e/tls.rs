@@ -101,6 +101,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A client that accepts any server certificate and speaks only `versions` of TLS.
+pub(crate) fn client_with_versions(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Capture::default()))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
 /// A client that accepts any server certificate and captures it.
 pub(crate) fn capturing_client() -> (Arc<ClientConfig>, Arc<Capture>) {
     let capture = Arc::new(Capture::default());

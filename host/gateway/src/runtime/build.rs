@@ -202,7 +202,7 @@ impl Builder {
                 .push(Route::new(name, rule, priority, rt));
         }
         let tls = match &self.generated_cert {
-            Some(cert) => TlsRuntime::build(&cfg.tls, &cfg.http.routers, cert)
+            Some(cert) => TlsRuntime::build(&cfg.tls, &cfg.http.routers, &cfg.tcp.routers, cert)
                 .map(Arc::new)
                 .map_err(|errs| {
                     b.errors.extend(

@@ -8,7 +8,7 @@ use rustls::server::ServerConfig;
 use rustls::sign::CertifiedKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use wasmgate_config::{Router, TlsConfig, TlsOptions};
+use wasmgate_config::{Router, TcpRouter, TlsConfig, TlsOptions};
 
 /// What the certificate and CA files of a configuration look like on disk (path, modified
 /// time, size): a change means the TLS side must be rebuilt even if the configuration text
@@ -51,11 +51,14 @@ pub struct TlsRuntime {
 
 impl TlsRuntime {
     /// Loads every certificate and builds every options set. Routers with `tls.options`
-    /// choose the options used for the hosts their rule names (TLS is negotiated before the
-    /// request, so options follow the SNI, as in Traefik).
+    /// choose the options used for the hosts their rule names: `Host` for HTTP routers,
+    /// `HostSNI` for TCP routers that terminate TLS (TLS is negotiated before the request,
+    /// so options follow the SNI, as in Traefik). A host two routers give different options
+    /// gets the default options, and a warning says so; ``HostSNI(`*`)`` names no host.
     pub fn build(
         tls: &TlsConfig,
         routers: &BTreeMap<String, Router>,
+        tcp_routers: &BTreeMap<String, TcpRouter>,
         generated: &Arc<CertifiedKey>,
     ) -> Result<TlsRuntime, Vec<String>> {
         let mut errors = Vec::new();
@@ -96,22 +99,50 @@ impl TlsRuntime {
                 Err(e) => errors.push(e),
             }
         }
-        let mut by_host = HashMap::new();
-        for (router, r) in routers {
-            let Some(name) = r.tls.as_ref().and_then(|t| t.options.as_deref()) else {
-                continue;
-            };
+        // Host -> options name, with the router that chose it first.
+        let mut chosen: BTreeMap<String, (&str, String)> = BTreeMap::new();
+        let mut conflicts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let http = routers.iter().filter_map(|(router, r)| {
+            let name = r.tls.as_ref()?.options.as_deref()?;
+            let hosts = wasmgate_rules::parse_domains(&r.rule).unwrap_or_default();
+            Some((format!("router `{router}`"), name, hosts))
+        });
+        let tcp = tcp_routers.iter().filter_map(|(router, r)| {
+            let t = r.tls.as_ref().filter(|t| !t.passthrough)?;
+            let name = t.options.as_deref()?;
+            let hosts = wasmgate_rules::parse_host_sni(&r.rule).unwrap_or_default();
+            Some((format!("TCP router `{router}`"), name, hosts))
+        });
+        for (router, name, hosts) in http.chain(tcp) {
             let name = name.strip_suffix("@file").unwrap_or(name);
-            let Some(config) = configs.get(name) else {
-                errors.push(format!(
-                    "router `{router}`: tls.options `{name}` does not exist"
-                ));
+            if !configs.contains_key(name) {
+                errors.push(format!("{router}: tls.options `{name}` does not exist"));
                 continue;
-            };
-            for host in wasmgate_rules::parse_domains(&r.rule).unwrap_or_default() {
-                by_host.insert(host.to_ascii_lowercase(), config.clone());
+            }
+            for host in hosts.into_iter().filter(|h| h != "*") {
+                let host = host.to_ascii_lowercase();
+                match chosen.get(&host) {
+                    Some((other, first)) if *other != name => {
+                        conflicts
+                            .entry(host)
+                            .or_insert_with(|| vec![first.clone()])
+                            .push(router.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        chosen.insert(host, (name, router.clone()));
+                    }
+                }
             }
         }
+        for (host, routers) in &conflicts {
+            chosen.remove(host);
+            tracing::warn!(%host, routers = %routers.join(", "), "routers give this host different tls.options: it gets the default options");
+        }
+        let by_host = chosen
+            .into_iter()
+            .map(|(host, (name, _))| (host, configs[name].clone()))
+            .collect();
         if errors.is_empty() {
             Ok(TlsRuntime { default, by_host })
         } else {
@@ -119,9 +150,18 @@ impl TlsRuntime {
         }
     }
 
-    /// The server configuration for a ClientHello's SNI.
+    /// The server configuration for a ClientHello's SNI: the options of its host, else of
+    /// a `*.domain` one level up (a v3 `HostSNI` wildcard), else the default.
     pub fn config_for(&self, sni: Option<&str>) -> Arc<ServerConfig> {
-        sni.and_then(|s| self.by_host.get(&s.to_ascii_lowercase()))
+        let Some(sni) = sni.map(str::to_ascii_lowercase) else {
+            return self.default.clone();
+        };
+        self.by_host
+            .get(&sni)
+            .or_else(|| {
+                let (_, parent) = sni.split_once('.')?;
+                self.by_host.get(&format!("*.{parent}"))
+            })
             .unwrap_or(&self.default)
             .clone()
     }
