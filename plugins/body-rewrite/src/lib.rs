@@ -86,10 +86,10 @@ impl Middleware for BodyRewrite {
             }
         };
         let s = &self.settings;
-        if let Some(new) = replace(&body, s.from.as_bytes(), s.to.as_bytes()) {
-            if let Err(e) = resp.set_body(&new) {
-                log::warn(&format!("rewritten body refused: {e:?}"));
-            }
+        if let Some(new) = replace(&body, s.from.as_bytes(), s.to.as_bytes())
+            && let Err(e) = resp.set_body(&new)
+        {
+            log::warn(&format!("rewritten body refused: {e:?}"));
         }
     }
 }

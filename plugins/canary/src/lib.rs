@@ -38,12 +38,11 @@ impl RouteMatcher for Canary {
     }
 
     fn matches(&mut self, req: &Request) -> bool {
-        if let Some(h) = &self.settings.header {
-            if let Some(v) = req.header(h) {
-                if self.settings.value.as_ref().is_none_or(|want| *want == v) {
-                    return true;
-                }
-            }
+        if let Some(h) = &self.settings.header
+            && let Some(v) = req.header(h)
+            && self.settings.value.as_ref().is_none_or(|want| *want == v)
+        {
+            return true;
         }
         if self.settings.percent == 0 {
             return false;

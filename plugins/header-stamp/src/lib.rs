@@ -27,7 +27,11 @@ struct Stamp(Vec<(String, String)>);
 impl Stamp {
     fn new(settings: BTreeMap<String, String>, extra: &[(&str, &str)]) -> Self {
         let mut headers: Vec<(String, String)> = settings.into_iter().collect();
-        headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+        headers.extend(
+            extra
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        );
         headers.push(("x-plugin-count".to_owned(), String::with_capacity(20)));
         Stamp(headers)
     }

@@ -38,7 +38,10 @@ impl Middleware for Probe {
         // A batch with a bad name changes nothing; a good one sets all, the
         // last value of a repeated name winning.
         let batch = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect()
         };
         let refused = outcome(req.set_headers(&batch(&[("x-batch-a", "0"), ("bad name", "v")])));
         self.round += 1;
