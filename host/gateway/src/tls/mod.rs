@@ -166,3 +166,59 @@ impl TlsRuntime {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn routers<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> BTreeMap<String, T> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn tls() -> TlsConfig {
+        serde_json::from_value(json!({
+            "options": {"modern": {"minVersion": "VersionTLS13"}, "old": {"maxVersion": "VersionTLS12"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn options_follow_host_sni_and_conflicts_fall_back_to_the_default() {
+        let http: BTreeMap<String, Router> = routers(json!({
+            "web": {"rule": "Host(`both.test`)", "service": "s", "tls": {"options": "old"}}
+        }));
+        let tcp: BTreeMap<String, TcpRouter> = routers(json!({
+            "db": {"rule": "HostSNI(`db.test`) || HostSNI(`*.wild.test`)", "service": "s",
+                   "tls": {"options": "modern"}},
+            "all": {"rule": "HostSNI(`*`)", "service": "s", "tls": {"options": "old"}},
+            "pass": {"rule": "HostSNI(`pass.test`)", "service": "s",
+                     "tls": {"passthrough": true, "options": "old"}},
+            "both": {"rule": "HostSNI(`both.test`)", "service": "s", "tls": {"options": "modern"}}
+        }));
+        let generated = certs::generated_default().unwrap();
+        let rt = TlsRuntime::build(&tls(), &http, &tcp, &generated).unwrap();
+        let mut hosts: Vec<&str> = rt.by_host.keys().map(String::as_str).collect();
+        hosts.sort_unstable();
+        // `*` names no host, passthrough terminates nothing, and `both.test` conflicts.
+        assert_eq!(hosts, ["*.wild.test", "db.test"]);
+        let modern = &rt.by_host["db.test"];
+        assert!(Arc::ptr_eq(&rt.config_for(Some("DB.test")), modern));
+        assert!(Arc::ptr_eq(&rt.config_for(Some("a.wild.test")), modern));
+        assert!(Arc::ptr_eq(&rt.config_for(Some("both.test")), &rt.default));
+        assert!(Arc::ptr_eq(&rt.config_for(None), &rt.default));
+    }
+
+    #[test]
+    fn unknown_options_name_the_tcp_router() {
+        let tcp: BTreeMap<String, TcpRouter> = routers(json!({
+            "db": {"rule": "HostSNI(`db.test`)", "service": "s", "tls": {"options": "nope"}}
+        }));
+        let generated = certs::generated_default().unwrap();
+        let errors = TlsRuntime::build(&tls(), &BTreeMap::new(), &tcp, &generated).unwrap_err();
+        assert_eq!(
+            errors,
+            ["TCP router `db`: tls.options `nope` does not exist"]
+        );
+    }
+}
