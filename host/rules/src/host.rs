@@ -153,9 +153,9 @@ pub(crate) fn strip_dot(host: &str) -> &str {
     host.strip_suffix('.').unwrap_or(host)
 }
 
-/// One Host matcher value.
+/// One Host (or HostSNI) matcher value, with its wildcards.
 #[derive(Debug, Clone)]
-pub(crate) enum HostPattern {
+pub enum HostPattern {
     /// Exact host, lower-case, without its trailing dot.
     Exact(Box<str>),
     /// `*`: any non-empty host.

@@ -43,7 +43,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 pub use error::RuleError;
-pub use host::{request_host, request_host_of, routing_path};
+pub use host::{HostPattern, request_host, request_host_of, routing_path};
 pub use ip::{IpSet, parse_range};
 pub use parser::{Call, Expr, parse_expr};
 pub use rule::{HttpRule, parse_domains};

@@ -9,6 +9,7 @@ use rustls::sign::CertifiedKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use wasmgate_config::{Router, TcpRouter, TlsConfig, TlsOptions};
+use wasmgate_rules::HostPattern;
 
 /// What the certificate and CA files of a configuration look like on disk (path, modified
 /// time, size): a change means the TLS side must be rebuilt even if the configuration text
@@ -47,6 +48,9 @@ pub fn files_stamp(tls: &TlsConfig) -> Vec<(String, Option<std::time::SystemTime
 pub struct TlsRuntime {
     default: Arc<ServerConfig>,
     by_host: HashMap<String, Arc<ServerConfig>>,
+    /// The options of wildcard names (`*.domain`, `**.domain`), the longest domain first:
+    /// tried, with the rules' own host matching, when no exact name matches.
+    wildcards: Vec<(HostPattern, Arc<ServerConfig>)>,
 }
 
 impl TlsRuntime {
@@ -139,28 +143,52 @@ impl TlsRuntime {
             chosen.remove(host);
             tracing::warn!(%host, routers = %routers.join(", "), "routers give this host different tls.options: it gets the default options");
         }
-        let by_host = chosen
+        let (wild, exact): (Vec<_>, Vec<_>) =
+            chosen.into_iter().partition(|(host, _)| host.contains('*'));
+        let by_host = exact
             .into_iter()
             .map(|(host, (name, _))| (host, configs[name].clone()))
             .collect();
+        let mut wild: Vec<_> = wild
+            .into_iter()
+            .filter_map(|(host, (name, _))| {
+                // A bad pattern is the rule's error, reported where the router is built.
+                let pattern = HostPattern::parse(&host, true).ok()?;
+                let domain = host.trim_start_matches(['*', '.']).len();
+                Some((
+                    std::cmp::Reverse(domain),
+                    host.len(),
+                    pattern,
+                    configs[name].clone(),
+                ))
+            })
+            .collect();
+        wild.sort_by_key(|w| (w.0, w.1));
+        let wildcards = wild.into_iter().map(|(_, _, p, c)| (p, c)).collect();
         if errors.is_empty() {
-            Ok(TlsRuntime { default, by_host })
+            Ok(TlsRuntime {
+                default,
+                by_host,
+                wildcards,
+            })
         } else {
             Err(errors)
         }
     }
 
-    /// The server configuration for a ClientHello's SNI: the options of its host, else of
-    /// a `*.domain` one level up (a v3 `HostSNI` wildcard), else the default.
+    /// The server configuration for a ClientHello's SNI: the options of its name, else of
+    /// the most specific wildcard that matches it, else the default.
     pub fn config_for(&self, sni: Option<&str>) -> Arc<ServerConfig> {
-        let Some(sni) = sni.map(str::to_ascii_lowercase) else {
+        let Some(sni) = sni else {
             return self.default.clone();
         };
         self.by_host
-            .get(&sni)
+            .get(&sni.to_ascii_lowercase())
             .or_else(|| {
-                let (_, parent) = sni.split_once('.')?;
-                self.by_host.get(&format!("*.{parent}"))
+                self.wildcards
+                    .iter()
+                    .find(|(p, _)| p.matches(sni))
+                    .map(|(_, c)| c)
             })
             .unwrap_or(&self.default)
             .clone()
@@ -186,7 +214,8 @@ mod tests {
     #[test]
     fn options_follow_host_sni_and_conflicts_fall_back_to_the_default() {
         let http: BTreeMap<String, Router> = routers(json!({
-            "web": {"rule": "Host(`both.test`)", "service": "s", "tls": {"options": "old"}}
+            "web": {"rule": "Host(`both.test`)", "service": "s", "tls": {"options": "old"}},
+            "deep": {"rule": "Host(`**.wild.test`)", "service": "s", "tls": {"options": "old"}}
         }));
         let tcp: BTreeMap<String, TcpRouter> = routers(json!({
             "db": {"rule": "HostSNI(`db.test`) || HostSNI(`*.wild.test`)", "service": "s",
@@ -198,13 +227,16 @@ mod tests {
         }));
         let generated = certs::generated_default().unwrap();
         let rt = TlsRuntime::build(&tls(), &http, &tcp, &generated).unwrap();
-        let mut hosts: Vec<&str> = rt.by_host.keys().map(String::as_str).collect();
-        hosts.sort_unstable();
         // `*` names no host, passthrough terminates nothing, and `both.test` conflicts.
-        assert_eq!(hosts, ["*.wild.test", "db.test"]);
+        let hosts: Vec<&str> = rt.by_host.keys().map(String::as_str).collect();
+        assert_eq!(hosts, ["db.test"]);
+        assert_eq!(rt.wildcards.len(), 2, "*.wild.test and **.wild.test");
         let modern = &rt.by_host["db.test"];
         assert!(Arc::ptr_eq(&rt.config_for(Some("DB.test")), modern));
+        // The more specific wildcard first; deeper names only match `**`.
         assert!(Arc::ptr_eq(&rt.config_for(Some("a.wild.test")), modern));
+        let old = rt.config_for(Some("b.a.wild.test"));
+        assert!(!Arc::ptr_eq(&old, modern) && !Arc::ptr_eq(&old, &rt.default));
         assert!(Arc::ptr_eq(&rt.config_for(Some("both.test")), &rt.default));
         assert!(Arc::ptr_eq(&rt.config_for(None), &rt.default));
     }
