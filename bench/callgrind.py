@@ -42,6 +42,9 @@ VARIANTS = {
     "header-stamp": ("header_stamp", {"requestHeaders": {"x-stamp-1": "1"},
                                       "responseHeaders": {"x-stamp-out-1": "1"}}),
 }
+# The same plugins with `instancePerRequest: false`: an instance per call, not per request.
+PER_CALL = {f"{v}-per-call": v for v in ("noop-both", "header-stamp")}
+VARIANTS.update({k: VARIANTS[v] for k, v in PER_CALL.items()})
 
 
 def wait_port(port: int, secs: float = 300) -> None:
@@ -92,15 +95,27 @@ plugins:
               f'          - url: "http://127.0.0.1:{BACKEND}"']
     if plugin:
         source = {"source": str(WASM / f"{name}.wasm"), "limits": {"maxInstances": 64}}
+        if variant in PER_CALL:
+            source["instancePerRequest"] = False
         lines += ["plugins:", f"  {name}: {json.dumps(source)}"]
     (d / "dynamic.yml").write_text("\n".join(lines) + "\n")
     return d / "static.yml"
 
 
-def wrk(port: int, secs: int) -> int:
-    out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c50", f"-d{secs}s",
+def wrk(port: int, secs: int, conns: int = 50) -> int:
+    out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{conns}", f"-d{secs}s",
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True).stdout
+    if err := refused(out, port):
+        sys.exit(err)
     return int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def refused(wrk_output: str, port: int) -> str | None:
+    """What is wrong when the gateway on `port` answered anything but 200: a variant whose
+    plugin did not load serves fast 404s, which must not pass for a measurement."""
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk_output)
+    return m and (f"the gateway on port {port} answered {m[1]} requests with an error "
+                  "status: is the plugin built (CARGO_TARGET_DIR)?")
 
 
 def measure(d: Path, variant: str, port: int, secs: int) -> tuple[Path, int, int]:

@@ -40,6 +40,8 @@ type Middleware interface {
 // ResponseHandler is implemented by a [Middleware] with a response phase.
 type ResponseHandler interface {
 	// OnResponse runs with the service's response; the request is read-only.
+	// It runs on the instance that ran the request's OnRequest, unless the
+	// plugin is configured with `instancePerRequest: false`.
 	OnResponse(req *Request, resp *Response)
 }
 

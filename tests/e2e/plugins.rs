@@ -116,10 +116,12 @@ plugins:
 }
 
 #[tokio::test]
-async fn a_request_only_plugin_gives_its_instance_back_before_the_service_answers() {
+async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
     // One instance each and a service that takes 400 ms: header-stamp (with a response phase)
     // holds its instance until the response, so of three concurrent requests two wait past
-    // the acquire timeout (100 ms) and fail; path-deny (request only) serves all three.
+    // the acquire timeout (100 ms) and fail; path-deny (request only) serves all three, and
+    // so does header-stamp with `instancePerRequest: false`, which borrows the instance for
+    // each call and still stamps every response.
     let be = HttpBackend::builder("slow").start().await;
     let dynamic = format!(
         r#"http:
@@ -132,9 +134,14 @@ async fn a_request_only_plugin_gives_its_instance_back_before_the_service_answer
       rule: "Host(`stamp.test`)"
       middlewares: [stamp]
       service: s
+    per-call:
+      rule: "Host(`per-call.test`)"
+      middlewares: [per-call]
+      service: s
   middlewares:
     deny: {{ plugin: {{ path-deny: {{ deny: ["/admin"] }} }} }}
     stamp: {{ plugin: {{ header-stamp: {{}} }} }}
+    per-call: {{ plugin: {{ stamp-per-call: {{ responseHeaders: {{ x-out: stamped }} }} }} }}
   services:
 {}
 plugins:
@@ -144,27 +151,33 @@ plugins:
   header-stamp:
     source: "{}"
     limits: {{ maxInstances: 1 }}
+  stamp-per-call:
+    source: "{}"
+    limits: {{ maxInstances: 1 }}
+    instancePerRequest: false
 "#,
         lb("s", &[&be.url()]),
         guests::PATH_DENY,
+        guests::HEADER_STAMP,
         guests::HEADER_STAMP,
     );
     let gw = TestGateway::start(&dynamic).await;
     let client = gw.client();
     // The first response tells the gateway that path-deny has no response phase.
-    for host in ["deny.test", "stamp.test"] {
+    for host in ["deny.test", "stamp.test", "per-call.test"] {
         let (status, _, _) = get(&client, &format!("http://{host}/")).await.unwrap();
         assert_eq!(status, 200, "{host}");
     }
     let (status, _, _) = get(&client, "http://deny.test/admin").await.unwrap();
     assert_eq!(status, 403, "path-deny still refuses");
-    for (host, want_ok) in [("deny.test", 3), ("stamp.test", 1)] {
+    for (host, want_ok) in [("deny.test", 3), ("stamp.test", 1), ("per-call.test", 3)] {
         let calls = (0..3).map(|_| {
             let client = client.clone();
             let url = format!("http://{host}/delay/400");
-            async move { get(&client, &url).await.unwrap().0 }
+            async move { get(&client, &url).await.unwrap() }
         });
-        let statuses = futures_util::future::join_all(calls).await;
+        let responses = futures_util::future::join_all(calls).await;
+        let statuses: Vec<u16> = responses.iter().map(|r| r.0.as_u16()).collect();
         let ok = statuses.iter().filter(|s| **s == 200).count();
         assert_eq!(ok, want_ok, "{host}: {statuses:?}");
         if want_ok < 3 {
@@ -172,6 +185,14 @@ plugins:
                 statuses.iter().all(|s| *s == 200 || *s == 500),
                 "{statuses:?}"
             );
+        }
+        if host == "per-call.test" {
+            for (_, headers, _) in &responses {
+                assert_eq!(
+                    headers.get("x-out").map(|v| v.as_bytes()),
+                    Some(&b"stamped"[..])
+                );
+            }
         }
     }
 }

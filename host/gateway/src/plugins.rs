@@ -293,6 +293,8 @@ pub struct PluginMiddleware {
     pub fail_open: bool,
     /// Which bodies are buffered for the plugin.
     pub body: PluginBody,
+    /// Keep the instance from `on-request` to `on-response`; else borrow one per call.
+    pub instance_per_request: bool,
 }
 
 impl std::fmt::Debug for PluginMiddleware {
@@ -304,9 +306,10 @@ impl std::fmt::Debug for PluginMiddleware {
     }
 }
 
-/// A plugin's instance, held by a request between its request and response phases.
+/// A plugin's response phase, still to run: the instance the request kept, or (with
+/// `instancePerRequest: false`) the plugin to borrow one from.
 pub struct HeldLease {
-    lease: Lease,
+    held: Held,
     fail_open: bool,
     response_body: bool,
     /// The position of its middleware in the router's chain.
@@ -383,8 +386,14 @@ impl PluginMiddleware {
             // held while the service answers (and the request head is not kept for it).
             Ok(Action::Continue) if !self.plugin.handles_response() => Flow::Continue,
             Ok(Action::Continue) => {
+                let held = if self.instance_per_request {
+                    Held::Instance(lease)
+                } else {
+                    // Given back now: requests waiting on their service hold no instance.
+                    Held::Plugin(lease.plugin().clone())
+                };
                 leases.push(HeldLease {
-                    lease,
+                    held,
                     fail_open: self.fail_open,
                     response_body: self.body.response(),
                     index: 0,
@@ -475,11 +484,47 @@ impl RequestHead {
     }
 }
 
+/// What a [`HeldLease`] holds.
+enum Held {
+    /// The instance that ran `on-request`.
+    Instance(Lease),
+    /// Nothing yet: `on-response` borrows an instance for its call.
+    Plugin(Arc<Plugin>),
+}
+
 impl HeldLease {
+    fn plugin(&self) -> &Arc<Plugin> {
+        match &self.held {
+            Held::Instance(lease) => lease.plugin(),
+            Held::Plugin(plugin) => plugin,
+        }
+    }
+
     /// Whether [`HeldLease::on_response_now`] can run the response phase: the plugin is
-    /// called synchronously and reads no response body.
-    pub fn runs_now(&self) -> bool {
-        self.lease.plugin().sync_calls() && !self.response_body
+    /// called synchronously, reads no response body, and has an instance for it (one that
+    /// is borrowed only for this call is taken here, if one is idle).
+    pub fn runs_now(&mut self) -> bool {
+        if !self.plugin().sync_calls() || self.response_body {
+            return false;
+        }
+        if let Held::Plugin(plugin) = &self.held {
+            match plugin.try_lease() {
+                Some(lease) => self.held = Held::Instance(lease),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The instance for `on-response`, waiting for one if needed.
+    async fn lease(&mut self) -> Result<&mut Lease, wasmgate_plugin::PluginError> {
+        if let Held::Plugin(plugin) = &self.held {
+            self.held = Held::Instance(plugin.lease_for_response().await?);
+        }
+        match &mut self.held {
+            Held::Instance(lease) => Ok(lease),
+            Held::Plugin(_) => unreachable!("leased above"),
+        }
     }
 
     /// Runs the plugin's `on-response`, then gives the instance back. A failure answers 500
@@ -493,7 +538,7 @@ impl HeldLease {
         let mut presp = lend_response(resp);
         let original = if self.response_body {
             let body = std::mem::replace(resp.body_mut(), body::empty());
-            match Box::pin(read_up_to(body, self.lease.plugin().max_body_bytes())).await {
+            match Box::pin(read_up_to(body, self.plugin().max_body_bytes())).await {
                 Buffered::Whole(bytes) => {
                     presp.body = Some(bytes.clone());
                     Some(bytes)
@@ -506,7 +551,10 @@ impl HeldLease {
         } else {
             None
         };
-        let result = self.lease.on_response(preq, &mut presp).await;
+        let result = match self.lease().await {
+            Ok(lease) => lease.on_response(preq, &mut presp).await,
+            Err(e) => Err(e),
+        };
         self.response_done(result, presp, original, resp)
     }
 
@@ -517,7 +565,10 @@ impl HeldLease {
         resp: &mut Response<Body>,
     ) -> Option<Response<Body>> {
         let mut presp = lend_response(resp);
-        let result = self.lease.on_response_now(preq, &mut presp);
+        let result = match &mut self.held {
+            Held::Instance(lease) => lease.on_response_now(preq, &mut presp),
+            Held::Plugin(_) => unreachable!("runs_now leases the instance"),
+        };
         self.response_done(result, presp, None, resp)
     }
 
@@ -540,7 +591,7 @@ impl HeldLease {
                 None
             }
             Err(e) => {
-                log_failure(self.lease.plugin().name(), "on-response", &e);
+                log_failure(self.plugin().name(), "on-response", &e);
                 (!self.fail_open).then(|| status(StatusCode::INTERNAL_SERVER_ERROR))
             }
         }

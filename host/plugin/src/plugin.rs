@@ -1,6 +1,7 @@
 //! A loaded plugin: its `InstancePre`, its pool of ready instances, and the
 //! calls the gateway makes. A request leases one instance for both HTTP
-//! phases; route matchers and TCP filters take one per call.
+//! phases (or, if the gateway is told so, one per phase); route matchers
+//! and TCP filters take one per call.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -413,8 +414,18 @@ impl Plugin {
     /// (an HTTP middleware only). Waits up to the acquire timeout when all
     /// instances are busy.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease, PluginError> {
+        self.lease_for(Phase::OnRequest).await
+    }
+
+    /// [`Plugin::lease`] for `on-response` alone, when the request gave its
+    /// instance back after `on-request`; a timeout names that phase.
+    pub async fn lease_for_response(self: &Arc<Self>) -> Result<Lease, PluginError> {
+        self.lease_for(Phase::OnResponse).await
+    }
+
+    async fn lease_for(self: &Arc<Self>, phase: Phase) -> Result<Lease, PluginError> {
         self.expect_world(World::HttpMiddleware)?;
-        let slot = self.slot(Phase::OnRequest).await?;
+        let slot = self.slot(phase).await?;
         let instance = self.take_instance().await?;
         // The lease gives the slot back when it is dropped.
         slot.keep();

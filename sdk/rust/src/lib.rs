@@ -185,6 +185,11 @@ pub trait Middleware: Sized + 'static {
     /// keeps this default has no response phase: the gateway stops calling
     /// it after the first response and gives the instance back as soon as
     /// `on_request` returns, which makes each request cheaper.
+    ///
+    /// It runs on the instance that ran the request's `on_request`, unless
+    /// the plugin is configured with `instancePerRequest: false`: then any
+    /// instance may run it, and what `on_request` kept in `self` may belong
+    /// to another request.
     fn on_response(&mut self, req: &Request, resp: &Response) {
         let _ = (req, resp);
         __private::NO_RESPONSE_PHASE.set(true);

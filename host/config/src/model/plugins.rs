@@ -91,6 +91,12 @@ pub struct PluginDef {
     /// Which bodies the gateway buffers (up to `limits.maxBody`) so the plugin can read or
     /// replace them; others stream past the plugin untouched.
     pub body: PluginBody,
+    /// Whether a request keeps one instance from `on-request` to `on-response` (the
+    /// default), so the plugin can keep that request's state in memory between its phases.
+    /// `false` borrows an instance for each call only: `on-response` may run on another
+    /// instance, and requests waiting on their service hold none, so a few instances serve
+    /// any number of them and stay warm in the CPU's caches.
+    pub instance_per_request: Option<bool>,
 }
 
 /// `plugins.<name>.body`.

@@ -171,7 +171,7 @@ async fn serve(
             // Plugins that answered or failed open hold no lease.
             if let Some(preq) = preq.as_mut()
                 && holds.leases.last().is_some_and(|h| h.index == i)
-                && let Some(held) = holds.leases.pop()
+                && let Some(mut held) = holds.leases.pop()
             {
                 let failed = if held.runs_now() {
                     held.on_response_now(preq, &mut resp)

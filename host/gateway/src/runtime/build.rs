@@ -440,6 +440,7 @@ impl Build<'_> {
             plugin,
             fail_open: def.failure_policy == config::FailurePolicy::FailOpen,
             body: def.body,
+            instance_per_request: def.instance_per_request.unwrap_or(true),
         }))
     }
 }
