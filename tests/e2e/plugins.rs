@@ -198,6 +198,44 @@ plugins:
 }
 
 #[tokio::test]
+async fn a_plugin_replaces_a_request_body_it_was_not_given() {
+    // header-probe reads no body (no `body:` setting), so its calls run on the request's own
+    // parts; a body it sets still replaces the one the client sent, and content-length follows.
+    let be = HttpBackend::builder("echo").start().await;
+    let dynamic = format!(
+        "http:\n  routers:\n    r:\n      rule: \"Host(`probe.test`)\"\n      middlewares: [probe]\n      service: s\n  middlewares:\n    probe: {{ plugin: {{ header-probe: {{}} }} }}\n  services:\n{}\nplugins:\n  header-probe:\n    source: \"{}\"\n",
+        lb("s", &[&be.url()]),
+        guests::HEADER_PROBE,
+    );
+    let gw = TestGateway::start(&dynamic).await;
+    let client = gw.client();
+    let post = |set: Option<&str>| {
+        let mut b = http::Request::post("http://probe.test/echo");
+        if let Some(v) = set {
+            b = b.header("x-probe-set-body", v);
+        }
+        b.body(wasmgate_test_harness::full("sent by the client"))
+            .unwrap()
+    };
+    let (status, headers, body) = send(&client, post(Some("set by the plugin")))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], b"set by the plugin");
+    // The plugin's response phase ran on the response's own headers too.
+    assert_eq!(
+        headers.get("x-probe-round").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let (_, _, body) = send(&client, post(None)).await.unwrap();
+    assert_eq!(
+        &body[..],
+        b"sent by the client",
+        "untouched without the header"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_plugin_only_fails_its_own_request() {
     let be = HttpBackend::builder("be").start().await;
     let dynamic = format!(

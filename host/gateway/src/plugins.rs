@@ -369,9 +369,15 @@ impl PluginMiddleware {
             return None;
         }
         let mut lease = self.plugin.try_lease()?;
-        let mut preq = take_request(req, ctx);
-        let result = lease.on_request_now(&mut preq);
-        restore_request(req, &mut preq);
+        let result =
+            lease
+                .on_request_now_in(req, Some(ctx.client), ctx.tls)
+                .map(|(action, body)| {
+                    if let Some(bytes) = body {
+                        *req.body_mut() = body::full(bytes);
+                    }
+                    action
+                });
         Some(self.after_request(result, lease, leases))
     }
 
@@ -564,12 +570,18 @@ impl HeldLease {
         preq: &mut PluginRequest,
         resp: &mut Response<Body>,
     ) -> Option<Response<Body>> {
-        let mut presp = lend_response(resp);
         let result = match &mut self.held {
-            Held::Instance(lease) => lease.on_response_now(preq, &mut presp),
+            Held::Instance(lease) => lease.on_response_now_in(preq, resp),
             Held::Plugin(_) => unreachable!("runs_now leases the instance"),
         };
-        self.response_done(result, presp, None, resp)
+        match result {
+            Ok(Some(bytes)) => {
+                *resp.body_mut() = body::full(bytes);
+                None
+            }
+            Ok(None) => None,
+            Err(e) => self.response_failed(&e),
+        }
     }
 
     fn response_done(
@@ -590,11 +602,14 @@ impl HeldLease {
                 *resp.status_mut() = presp.status;
                 None
             }
-            Err(e) => {
-                log_failure(self.plugin().name(), "on-response", &e);
-                (!self.fail_open).then(|| status(StatusCode::INTERNAL_SERVER_ERROR))
-            }
+            Err(e) => self.response_failed(&e),
         }
+    }
+
+    /// Logs a failed `on-response`; the response to send instead, unless `failOpen`.
+    fn response_failed(&self, e: &wasmgate_plugin::PluginError) -> Option<Response<Body>> {
+        log_failure(self.plugin().name(), "on-response", e);
+        (!self.fail_open).then(|| status(StatusCode::INTERNAL_SERVER_ERROR))
     }
 }
 

@@ -154,17 +154,23 @@ impl Action {
     }
 }
 
-/// What is behind a guest's `request` handle during a call.
-#[derive(Debug)]
+/// What is behind a guest's `request` handle during a call. It lives in the
+/// store for good: a call swaps the request in and out, so no request is
+/// built, emptied or dropped for the lending.
+#[derive(Debug, Default)]
 pub struct RequestEntry {
     pub(crate) req: PluginRequest,
     pub(crate) writable: bool,
+    /// Whether a call has the request now.
+    pub(crate) lent: bool,
 }
 
 /// What is behind a guest's `response` handle during `on-response`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ResponseEntry {
     pub(crate) resp: PluginResponse,
+    /// Whether a call has the response now.
+    pub(crate) lent: bool,
 }
 
 fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), HttpError> {
@@ -229,27 +235,30 @@ type R<T> = wasmtime::Result<T>;
 /// lends: each lives in a slot of the store, not in the resource table.
 pub(crate) const CALL_REP: u32 = 0;
 
-/// The entry lent to the call in progress as handle `r`; any other handle
-/// traps, as an unknown table entry would.
-fn lent<'a, T>(slot: &'a mut Option<T>, r: u32, what: &str) -> R<&'a mut T> {
-    match slot {
-        Some(e) if r == CALL_REP => Ok(e),
-        _ => Err(wasmtime::Error::msg(format!(
+/// Whether handle `r` is the entry lent to the call in progress; any other
+/// handle traps, as an unknown table entry would.
+fn lent(lent: bool, r: u32, what: &str) -> R<()> {
+    if lent && r == CALL_REP {
+        Ok(())
+    } else {
+        Err(wasmtime::Error::msg(format!(
             "no {what} is lent to this call"
-        ))),
+        )))
     }
 }
 
 impl HostState {
     fn req(&mut self, r: &Resource<RequestEntry>) -> R<&PluginRequest> {
-        Ok(&lent(&mut self.request, r.rep(), "request")?.req)
+        lent(self.request.lent, r.rep(), "request")?;
+        Ok(&self.request.req)
     }
 
     pub(crate) fn req_mut(
         &mut self,
         r: &Resource<RequestEntry>,
     ) -> R<Result<&mut PluginRequest, HttpError>> {
-        let e = lent(&mut self.request, r.rep(), "request")?;
+        lent(self.request.lent, r.rep(), "request")?;
+        let e = &mut self.request;
         Ok(if e.writable {
             Ok(&mut e.req)
         } else {
@@ -258,7 +267,8 @@ impl HostState {
     }
 
     pub(crate) fn resp(&mut self, r: &Resource<ResponseEntry>) -> R<&mut PluginResponse> {
-        Ok(&mut lent(&mut self.response, r.rep(), "response")?.resp)
+        lent(self.response.lent, r.rep(), "response")?;
+        Ok(&mut self.response.resp)
     }
 }
 

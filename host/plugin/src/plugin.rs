@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tracing::Instrument as _;
 use wasmtime::component::{Resource, TypedFunc};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
@@ -495,7 +496,7 @@ impl Plugin {
                 .map(|(m,)| m),
                 _ => unreachable!("world checked"),
             };
-            *req = return_request(store);
+            return_request(store, req);
             match r {
                 Ok(m) => {
                     self.give_back(inst);
@@ -582,22 +583,50 @@ fn lend_request(
     req: &mut PluginRequest,
     writable: bool,
 ) -> Resource<RequestEntry> {
-    store.data_mut().request = Some(RequestEntry {
-        req: std::mem::take(req),
-        writable,
-    });
+    let e = &mut store.data_mut().request;
+    std::mem::swap(&mut e.req, req);
+    e.writable = writable;
+    e.lent = true;
     Resource::new_borrow(CALL_REP)
 }
 
-/// Moves the request lent by [`lend_request`] back out of the store (a
-/// default request if the call left none).
-fn return_request(store: &mut Store<HostState>) -> PluginRequest {
-    store
-        .data_mut()
-        .request
-        .take()
-        .map(|e| e.req)
-        .unwrap_or_default()
+/// Swaps the request lent by [`lend_request`] back out of the store.
+fn return_request(store: &mut Store<HostState>, req: &mut PluginRequest) {
+    let e = &mut store.data_mut().request;
+    std::mem::swap(&mut e.req, req);
+    e.lent = false;
+}
+
+/// Lends the method, URI and headers of `req` to the instance in place of
+/// a [`PluginRequest`]: they are swapped into the store's entry.
+fn lend_parts<B>(
+    store: &mut Store<HostState>,
+    req: &mut http::Request<B>,
+    client_addr: Option<SocketAddr>,
+    tls: bool,
+) -> Resource<RequestEntry> {
+    let e = &mut store.data_mut().request;
+    std::mem::swap(&mut e.req.method, req.method_mut());
+    std::mem::swap(&mut e.req.uri, req.uri_mut());
+    std::mem::swap(&mut e.req.headers, req.headers_mut());
+    e.req.client_addr = client_addr;
+    e.req.tls = tls;
+    e.writable = true;
+    e.lent = true;
+    Resource::new_borrow(CALL_REP)
+}
+
+/// Swaps back what [`lend_parts`] lent; returns the body the call set, if
+/// it set one.
+fn return_parts<B>(store: &mut Store<HostState>, req: &mut http::Request<B>) -> Option<Bytes> {
+    let e = &mut store.data_mut().request;
+    std::mem::swap(&mut e.req.method, req.method_mut());
+    std::mem::swap(&mut e.req.uri, req.uri_mut());
+    std::mem::swap(&mut e.req.headers, req.headers_mut());
+    e.lent = false;
+    let replaced = std::mem::take(&mut e.req.body_replaced);
+    let body = e.req.body.take();
+    replaced.then(|| body.unwrap_or_default())
 }
 
 /// One instance of an HTTP middleware, borrowed for one request. Dropping
@@ -640,9 +669,9 @@ impl Lease {
         store.set_epoch_deadline(ticks);
         let h = lend_request(store, req, phase == Phase::OnRequest);
         if let Some(resp) = resp {
-            store.data_mut().response = Some(ResponseEntry {
-                resp: std::mem::take(resp),
-            });
+            let e = &mut store.data_mut().response;
+            std::mem::swap(&mut e.resp, resp);
+            e.lent = true;
         }
         Ok((&inst.bindings, store, h))
     }
@@ -651,10 +680,11 @@ impl Lease {
     /// one (so a fail-open policy still has them).
     fn take_back(&mut self, req: &mut PluginRequest, resp: Option<&mut PluginResponse>) {
         if let Some(inst) = self.instance.as_mut() {
-            *req = return_request(&mut inst.store);
+            return_request(&mut inst.store, req);
             if let Some(resp) = resp {
-                let data = inst.store.data_mut();
-                *resp = data.response.take().map(|e| e.resp).unwrap_or_default();
+                let e = &mut inst.store.data_mut().response;
+                std::mem::swap(&mut e.resp, resp);
+                e.lent = false;
             }
         }
     }
@@ -719,6 +749,33 @@ impl Lease {
         self.request_done(r)
     }
 
+    /// [`Lease::on_request_now`] on the request itself: its method, URI and
+    /// headers are swapped into the instance for the call and back, with no
+    /// [`PluginRequest`] in between (its body is not offered). Returns the
+    /// action and the body the plugin set, if it set one.
+    pub fn on_request_now_in<B>(
+        &mut self,
+        req: &mut http::Request<B>,
+        client_addr: Option<SocketAddr>,
+        tls: bool,
+    ) -> Result<(Action, Option<Bytes>), PluginError> {
+        debug_assert!(self.plugin.sync_calls);
+        let span = call_span(&self.plugin, "on-request");
+        let ticks = self.plugin.call_ticks;
+        let Some(inst) = self.instance.as_mut() else {
+            return Err(self.gone(Phase::OnRequest));
+        };
+        let store = &mut inst.store;
+        store.set_epoch_deadline(ticks);
+        let h = lend_parts(store, req, client_addr, tls);
+        let Bindings::Middleware(_, f, _) = &inst.bindings else {
+            unreachable!("world checked")
+        };
+        let r = span.in_scope(|| f.call(&mut *store, (h,)));
+        let body = return_parts(store, req);
+        Ok((self.request_done(r)?, body))
+    }
+
     /// Runs `on-response`. The request is read-only in this phase; both are
     /// moved in for the call and back. When the guest answers that it has no
     /// response phase, [`Plugin::handles_response`] turns false.
@@ -758,6 +815,46 @@ impl Lease {
         let r = span.in_scope(|| f.call(store, (hq, hs)));
         self.take_back(req, Some(resp));
         self.response_done(r)
+    }
+
+    /// [`Lease::on_response_now`] on the response itself: its status and
+    /// headers are swapped into the instance for the call and back (its body
+    /// is not offered). Returns the body the plugin set, if it set one.
+    pub fn on_response_now_in<B>(
+        &mut self,
+        req: &mut PluginRequest,
+        resp: &mut http::Response<B>,
+    ) -> Result<Option<Bytes>, PluginError> {
+        debug_assert!(self.plugin.sync_calls);
+        let span = call_span(&self.plugin, "on-response");
+        let ticks = self.plugin.call_ticks;
+        let Some(inst) = self.instance.as_mut() else {
+            return Err(self.gone(Phase::OnResponse));
+        };
+        let store = &mut inst.store;
+        store.set_epoch_deadline(ticks);
+        let hq = lend_request(store, req, false);
+        let e = &mut store.data_mut().response;
+        e.resp.status = resp.status();
+        std::mem::swap(&mut e.resp.headers, resp.headers_mut());
+        e.lent = true;
+        let Bindings::Middleware(_, _, f) = &inst.bindings else {
+            unreachable!("world checked")
+        };
+        let hs = Resource::new_borrow(CALL_REP);
+        let r = span.in_scope(|| f.call(&mut *store, (hq, hs)));
+        return_request(store, req);
+        let e = &mut store.data_mut().response;
+        std::mem::swap(&mut e.resp.headers, resp.headers_mut());
+        e.lent = false;
+        let replaced = std::mem::take(&mut e.resp.body_replaced);
+        let body = e.resp.body.take();
+        // A failed call leaves the response as it was: its status too.
+        if r.is_ok() {
+            *resp.status_mut() = e.resp.status;
+        }
+        self.response_done(r)?;
+        Ok(replaced.then(|| body.unwrap_or_default()))
     }
 
     fn fail(&mut self, phase: Phase, e: wasmtime::Error) -> PluginError {

@@ -41,9 +41,9 @@ pub(crate) struct HostState {
     /// handle. A call's request and response live here rather than in the
     /// resource table: a guest only ever borrows them for one call, so one
     /// slot each is enough, and no entry is allocated per call.
-    pub request: Option<RequestEntry>,
+    pub request: RequestEntry,
     /// The response of the `on-response` call in progress.
-    pub response: Option<ResponseEntry>,
+    pub response: ResponseEntry,
 }
 
 impl HostState {
@@ -64,8 +64,8 @@ impl HostState {
             shared,
             header_cache: HeaderCache::default(),
             batch: Batch::default(),
-            request: None,
-            response: None,
+            request: RequestEntry::default(),
+            response: ResponseEntry::default(),
         }
     }
 }

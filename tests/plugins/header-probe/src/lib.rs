@@ -2,7 +2,8 @@
 //! host answered, in `x-probe-*` headers: a name that is not a token, a
 //! value with a line break, one name spelled in two cases, a batch with one
 //! bad header in it, and changing the request during `on-response`
-//! (read-only there).
+//! (read-only there). A request with `x-probe-set-body` gets that text as
+//! its body, whether or not the gateway buffered the body for the plugin.
 
 use wasmgate_plugin_sdk::{
     Action, HttpError, Middleware, NoSettings, Request, Response, export_middleware,
@@ -54,6 +55,9 @@ impl Middleware for Probe {
             ("x-probe-batch-refused", &refused),
         ])));
         let _ = req.set_header("x-probe-batch", &set);
+        if let Some(body) = req.header("x-probe-set-body") {
+            let _ = req.set_body(body.as_bytes());
+        }
         Action::Continue
     }
     fn on_response(&mut self, req: &Request, resp: &Response) {
