@@ -660,20 +660,25 @@ impl Lease {
         req: &mut PluginRequest,
         resp: Option<&mut PluginResponse>,
     ) -> Result<(&Bindings, &mut Store<HostState>, Resource<RequestEntry>), PluginError> {
-        if self.instance.is_none() {
-            return Err(self.gone(phase));
-        }
-        let ticks = self.plugin.call_ticks;
-        let inst = self.instance.as_mut().expect("checked above");
-        let store = &mut inst.store;
-        store.set_epoch_deadline(ticks);
+        let (bindings, store) = self.ready(phase)?;
         let h = lend_request(store, req, phase == Phase::OnRequest);
         if let Some(resp) = resp {
             let e = &mut store.data_mut().response;
             std::mem::swap(&mut e.resp, resp);
             e.lent = true;
         }
-        Ok((&inst.bindings, store, h))
+        Ok((bindings, store, h))
+    }
+
+    /// The instance's exports and store, with the call's time limit set.
+    fn ready(&mut self, phase: Phase) -> Result<(&Bindings, &mut Store<HostState>), PluginError> {
+        if self.instance.is_none() {
+            return Err(self.gone(phase));
+        }
+        let ticks = self.plugin.call_ticks;
+        let inst = self.instance.as_mut().expect("checked above");
+        inst.store.set_epoch_deadline(ticks);
+        Ok((&inst.bindings, &mut inst.store))
     }
 
     /// Takes the request (and response) back after a call, even a failed
@@ -761,14 +766,9 @@ impl Lease {
     ) -> Result<(Action, Option<Bytes>), PluginError> {
         debug_assert!(self.plugin.sync_calls);
         let span = call_span(&self.plugin, "on-request");
-        let ticks = self.plugin.call_ticks;
-        let Some(inst) = self.instance.as_mut() else {
-            return Err(self.gone(Phase::OnRequest));
-        };
-        let store = &mut inst.store;
-        store.set_epoch_deadline(ticks);
+        let (bindings, store) = self.ready(Phase::OnRequest)?;
         let h = lend_parts(store, req, client_addr, tls);
-        let Bindings::Middleware(_, f, _) = &inst.bindings else {
+        let Bindings::Middleware(_, f, _) = bindings else {
             unreachable!("world checked")
         };
         let r = span.in_scope(|| f.call(&mut *store, (h,)));
@@ -827,18 +827,13 @@ impl Lease {
     ) -> Result<Option<Bytes>, PluginError> {
         debug_assert!(self.plugin.sync_calls);
         let span = call_span(&self.plugin, "on-response");
-        let ticks = self.plugin.call_ticks;
-        let Some(inst) = self.instance.as_mut() else {
-            return Err(self.gone(Phase::OnResponse));
-        };
-        let store = &mut inst.store;
-        store.set_epoch_deadline(ticks);
+        let (bindings, store) = self.ready(Phase::OnResponse)?;
         let hq = lend_request(store, req, false);
         let e = &mut store.data_mut().response;
         e.resp.status = resp.status();
         std::mem::swap(&mut e.resp.headers, resp.headers_mut());
         e.lent = true;
-        let Bindings::Middleware(_, _, f) = &inst.bindings else {
+        let Bindings::Middleware(_, _, f) = bindings else {
             unreachable!("world checked")
         };
         let hs = Resource::new_borrow(CALL_REP);
