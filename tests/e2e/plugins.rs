@@ -121,7 +121,8 @@ async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
     // holds its instance until the response, so of three concurrent requests two wait past
     // the acquire timeout (100 ms) and fail; path-deny (request only) serves all three, and
     // so does header-stamp with `instancePerRequest: false`, which borrows the instance for
-    // each call and still stamps every response.
+    // each call and still stamps every response; and body-rewrite, whose response phase
+    // waits for the body (the asynchronous path), with the same setting rewrites all three.
     let be = HttpBackend::builder("slow").start().await;
     let dynamic = format!(
         r#"http:
@@ -138,10 +139,15 @@ async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
       rule: "Host(`per-call.test`)"
       middlewares: [per-call]
       service: s
+    rewrite:
+      rule: "Host(`rewrite.test`)"
+      middlewares: [rewrite]
+      service: s
   middlewares:
     deny: {{ plugin: {{ path-deny: {{ deny: ["/admin"] }} }} }}
     stamp: {{ plugin: {{ header-stamp: {{}} }} }}
     per-call: {{ plugin: {{ stamp-per-call: {{ responseHeaders: {{ x-out: stamped }} }} }} }}
+    rewrite: {{ plugin: {{ body-rewrite: {{ from: "\"slow\"", to: "\"rewritten\"" }} }} }}
   services:
 {}
 plugins:
@@ -155,22 +161,34 @@ plugins:
     source: "{}"
     limits: {{ maxInstances: 1 }}
     instancePerRequest: false
+  body-rewrite:
+    source: "{}"
+    limits: {{ maxInstances: 1 }}
+    body: response
+    instancePerRequest: false
 "#,
         lb("s", &[&be.url()]),
         guests::PATH_DENY,
         guests::HEADER_STAMP,
         guests::HEADER_STAMP,
+        guests::BODY_REWRITE,
     );
     let gw = TestGateway::start(&dynamic).await;
     let client = gw.client();
     // The first response tells the gateway that path-deny has no response phase.
-    for host in ["deny.test", "stamp.test", "per-call.test"] {
+    for host in ["deny.test", "stamp.test", "per-call.test", "rewrite.test"] {
         let (status, _, _) = get(&client, &format!("http://{host}/")).await.unwrap();
         assert_eq!(status, 200, "{host}");
     }
     let (status, _, _) = get(&client, "http://deny.test/admin").await.unwrap();
     assert_eq!(status, 403, "path-deny still refuses");
-    for (host, want_ok) in [("deny.test", 3), ("stamp.test", 1), ("per-call.test", 3)] {
+    let hosts = [
+        ("deny.test", 3),
+        ("stamp.test", 1),
+        ("per-call.test", 3),
+        ("rewrite.test", 3),
+    ];
+    for (host, want_ok) in hosts {
         let calls = (0..3).map(|_| {
             let client = client.clone();
             let url = format!("http://{host}/delay/400");
@@ -192,6 +210,12 @@ plugins:
                     headers.get("x-out").map(|v| v.as_bytes()),
                     Some(&b"stamped"[..])
                 );
+            }
+        }
+        if host == "rewrite.test" {
+            for (_, _, body) in &responses {
+                let body = String::from_utf8_lossy(body);
+                assert!(body.contains("\"backend\":\"rewritten\""), "{body}");
             }
         }
     }
