@@ -493,15 +493,66 @@ fn sha256_hex(path: &std::path::Path) -> String {
 
 /// Publishes `wasm` as `<registry>/header-stamp/<version>/` with a manifest carrying `sha`.
 fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&str>) {
+    publish_with(registry, version, wasm, sha, "");
+}
+
+/// [`publish`] with `extra` lines in the manifest.
+fn publish_with(
+    registry: &std::path::Path,
+    version: &str,
+    wasm: &str,
+    sha: Option<&str>,
+    extra: &str,
+) {
     let dir = registry.join("header-stamp").join(version);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(wasm, dir.join("plugin.wasm")).unwrap();
     let sha = sha.map_or_else(|| sha256_hex(&dir.join("plugin.wasm")), str::to_owned);
     std::fs::write(
         dir.join("plugin.toml"),
-        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.1\"\nsha256 = \"{sha}\"\n"),
+        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.1\"\nsha256 = \"{sha}\"\n{extra}"),
     )
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_manifest_may_lend_instances_per_call_and_the_configuration_decides() {
+    // The manifest says `instance-per-request = false`: with one instance, three concurrent
+    // slow requests are all served. The configuration's `instancePerRequest: true` wins over
+    // it: then one is served and two wait past the acquire timeout.
+    let be = HttpBackend::builder("slow").start().await;
+    let registry = tempfile::tempdir().unwrap();
+    publish_with(
+        registry.path(),
+        "0.1.0",
+        guests::HEADER_STAMP,
+        None,
+        "instance-per-request = false\n",
+    );
+    let static_cfg = format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
+        registry.path().display()
+    );
+    let config = |extra: &str| {
+        format!(
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp: {{ plugin: {{ header-stamp: {{}} }} }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: header-stamp@0.1.0\n    limits: {{ maxInstances: 1 }}\n{extra}",
+            lb("s", &[&be.url()])
+        )
+    };
+    let gw = TestGateway::with_static(&static_cfg, &config("")).await;
+    let client = gw.client();
+    let served = || async {
+        let calls = (0..3).map(|_| {
+            let client = client.clone();
+            async move { get(&client, "http://a.test/delay/400").await.unwrap().0 }
+        });
+        let statuses = futures_util::future::join_all(calls).await;
+        statuses.iter().filter(|s| **s == 200).count()
+    };
+    assert_eq!(served().await, 3, "the manifest lends per call");
+    gw.write_dynamic(&config("    instancePerRequest: true\n"));
+    gw.gateway.reload().await.expect("reloads");
+    assert_eq!(served().await, 1, "the configuration keeps one per request");
 }
 
 #[tokio::test]

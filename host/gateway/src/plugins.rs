@@ -198,7 +198,10 @@ impl PluginHost {
         let def = self
             .definition(dynamic, plugin)
             .ok_or_else(|| format!("plugin `{plugin}` is not declared under `plugins`"))?;
-        let mut spec = PluginSpec::new(pool, self.source(&def.source)?, world);
+        let (wasm, declared) = self.source(&def.source)?;
+        let mut spec = PluginSpec::new(pool, wasm, world);
+        // The configuration decides, else the plugin's manifest, else one per request.
+        spec.instance_per_request = def.instance_per_request.or(declared).unwrap_or(true);
         let settings = settings.or(def.settings.as_ref());
         spec.settings_json = settings.map_or_else(|| "{}".to_owned(), serde_json::Value::to_string);
         let defaults = Limits::default();
@@ -223,24 +226,29 @@ impl PluginHost {
         Ok(spec)
     }
 
-    fn source(&self, source: &str) -> Result<WasmSource, String> {
+    /// The component, and what a registry plugin's manifest says of `instancePerRequest`.
+    fn source(&self, source: &str) -> Result<(WasmSource, Option<bool>), String> {
         if let Some(name) = source.strip_prefix("builtin:") {
             return BUILTIN
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map(|(_, bytes)| WasmSource::Bytes(bytes::Bytes::from_static(bytes)))
+                .map(|(_, bytes)| (WasmSource::Bytes(bytes::Bytes::from_static(bytes)), None))
                 .ok_or_else(|| format!("no built-in plugin `{name}` (built in: header-stamp)"));
         }
         if source.ends_with(".wasm") || source.contains('/') {
             let p = PathBuf::from(source);
-            return Ok(WasmSource::Path(if p.is_absolute() {
+            let path = if p.is_absolute() {
                 p
             } else {
                 self.base_dir.join(p)
-            }));
+            };
+            return Ok((WasmSource::Path(path), None));
         }
         wasmgate_plugin::registry::resolve(&self.registries, source)
-            .map(|r| WasmSource::Path(r.wasm_path))
+            .map(|r| {
+                let declared = r.manifest.instance_per_request;
+                (WasmSource::Path(r.wasm_path), declared)
+            })
             .map_err(|e| e.to_string())
     }
 

@@ -84,6 +84,8 @@ pub struct Fingerprint {
     pub grants: Grants,
     /// World.
     pub world: World,
+    /// One instance per request (else per call).
+    pub instance_per_request: bool,
 }
 
 /// Counters of one plugin.
@@ -187,6 +189,7 @@ impl Plugin {
                 limits: spec.limits,
                 grants: spec.grants,
                 world: spec.world,
+                instance_per_request: spec.instance_per_request,
             },
             loaded_from_cache,
             engine,
@@ -211,6 +214,12 @@ impl Plugin {
     /// The world it implements.
     pub fn world(&self) -> World {
         self.fingerprint.world
+    }
+
+    /// Whether a request keeps one instance for both HTTP phases (else the
+    /// gateway lends one per call): [`PluginSpec::instance_per_request`].
+    pub fn instance_per_request(&self) -> bool {
+        self.fingerprint.instance_per_request
     }
 
     /// Its definition (content hash, settings, limits, grants, world).

@@ -40,6 +40,11 @@ pub struct Manifest {
     /// Hex SHA-256 of `plugin.wasm` (required in a registry).
     #[serde(default)]
     pub sha256: Option<String>,
+    /// `false` when the plugin keeps nothing in memory from a request's
+    /// `on-request` to its `on-response`, so the gateway may lend an
+    /// instance per call: the default of `instancePerRequest` for this plugin.
+    #[serde(default)]
+    pub instance_per_request: Option<bool>,
 }
 
 impl Manifest {

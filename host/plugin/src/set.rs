@@ -88,6 +88,7 @@ impl PluginSet {
                 limits: spec.limits.clone(),
                 grants: spec.grants.clone(),
                 world: spec.world,
+                instance_per_request: spec.instance_per_request,
             };
             let name = spec.name.clone();
             match self.plugins.get(&name) {

@@ -99,6 +99,9 @@ pub struct PluginSpec {
     pub grants: Grants,
     /// The world the component implements.
     pub world: World,
+    /// Whether a request keeps one instance for both HTTP phases (else one
+    /// per call). The runtime only carries it for the gateway, which lends.
+    pub instance_per_request: bool,
 }
 
 impl PluginSpec {
@@ -111,6 +114,7 @@ impl PluginSpec {
             limits: Limits::default(),
             grants: Grants::default(),
             world,
+            instance_per_request: true,
         }
     }
 }
