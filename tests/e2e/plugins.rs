@@ -491,6 +491,14 @@ fn sha256_hex(path: &std::path::Path) -> String {
         .to_owned()
 }
 
+/// A static configuration that resolves plugins from `registry`.
+fn registry_static(registry: &std::path::Path) -> String {
+    format!(
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
+        registry.display()
+    )
+}
+
 /// Publishes `wasm` as `<registry>/header-stamp/<version>/` with a manifest carrying `sha`.
 fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&str>) {
     publish_with(registry, version, wasm, sha, "");
@@ -529,10 +537,7 @@ async fn a_manifest_may_lend_instances_per_call_and_the_configuration_decides() 
         None,
         "instance-per-request = false\n",
     );
-    let static_cfg = format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
-        registry.path().display()
-    );
+    let static_cfg = registry_static(registry.path());
     let config = |extra: &str| {
         format!(
             "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp: {{ plugin: {{ header-stamp: {{}} }} }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: header-stamp@0.1.0\n    limits: {{ maxInstances: 1 }}\n{extra}",
@@ -566,10 +571,7 @@ async fn plugins_resolve_from_registry_folders_and_hashes_are_verified() {
         guests::HEADER_STAMP,
         Some(&"0".repeat(64)),
     );
-    let static_cfg = format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
-        registry.path().display()
-    );
+    let static_cfg = registry_static(registry.path());
     let config = |source: &str| {
         format!(
             "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp:\n          requestHeaders: {{ x-from: registry }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"{source}\"\n",
@@ -622,10 +624,7 @@ async fn a_version_published_to_a_watched_registry_reaches_latest_at_once() {
     let be = HttpBackend::builder("be").start().await;
     let registry = tempfile::tempdir().unwrap();
     publish(registry.path(), "0.1.0", guests::HEADER_STAMP, None);
-    let static_cfg = format!(
-        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n  providersThrottleDuration: 0s\n  file:\n    filename: dynamic.yml\nplugins:\n  registries: [\"{}\"]\n",
-        registry.path().display()
-    );
+    let static_cfg = registry_static(registry.path());
     let dynamic = format!(
         "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp:\n      plugin:\n        header-stamp: {{}}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: \"header-stamp@latest\"\n",
         lb("s", &[&be.url()])
