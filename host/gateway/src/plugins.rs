@@ -301,8 +301,6 @@ pub struct PluginMiddleware {
     pub fail_open: bool,
     /// Which bodies are buffered for the plugin.
     pub body: PluginBody,
-    /// Keep the instance from `on-request` to `on-response`; else borrow one per call.
-    pub instance_per_request: bool,
 }
 
 impl std::fmt::Debug for PluginMiddleware {
@@ -400,7 +398,7 @@ impl PluginMiddleware {
             // held while the service answers (and the request head is not kept for it).
             Ok(Action::Continue) if !self.plugin.handles_response() => Flow::Continue,
             Ok(Action::Continue) => {
-                let held = if self.instance_per_request {
+                let held = if self.plugin.instance_per_request() {
                     Held::Instance(lease)
                 } else {
                     // Given back now: requests waiting on their service hold no instance.

@@ -88,6 +88,20 @@ pub struct Fingerprint {
     pub instance_per_request: bool,
 }
 
+impl Fingerprint {
+    /// The fingerprint of `spec` whose wasm hashes to `sha256`.
+    pub(crate) fn of(spec: &PluginSpec, sha256: String) -> Self {
+        Fingerprint {
+            sha256,
+            settings_json: spec.settings_json.clone(),
+            limits: spec.limits.clone(),
+            grants: spec.grants.clone(),
+            world: spec.world,
+            instance_per_request: spec.instance_per_request,
+        }
+    }
+}
+
 /// Counters of one plugin.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PluginStats {
@@ -182,15 +196,8 @@ impl Plugin {
         Plugin {
             call_ticks: ticks(spec.limits.call_timeout, tick),
             init_ticks: ticks(spec.limits.init_timeout, tick),
+            fingerprint: Fingerprint::of(&spec, sha256),
             name: spec.name,
-            fingerprint: Fingerprint {
-                sha256,
-                settings_json: spec.settings_json,
-                limits: spec.limits,
-                grants: spec.grants,
-                world: spec.world,
-                instance_per_request: spec.instance_per_request,
-            },
             loaded_from_cache,
             engine,
             pre: linked.pre,
@@ -633,9 +640,14 @@ fn return_parts<B>(store: &mut Store<HostState>, req: &mut http::Request<B>) -> 
     std::mem::swap(&mut e.req.uri, req.uri_mut());
     std::mem::swap(&mut e.req.headers, req.headers_mut());
     e.lent = false;
-    let replaced = std::mem::take(&mut e.req.body_replaced);
-    let body = e.req.body.take();
-    replaced.then(|| body.unwrap_or_default())
+    take_set_body(&mut e.req.body, &mut e.req.body_replaced)
+}
+
+/// Empties a lent request's or response's body slot: the body the call set
+/// with `set-body`, if it set one.
+fn take_set_body(body: &mut Option<Bytes>, replaced: &mut bool) -> Option<Bytes> {
+    let body = body.take();
+    std::mem::take(replaced).then(|| body.unwrap_or_default())
 }
 
 /// One instance of an HTTP middleware, borrowed for one request. Dropping
@@ -851,14 +863,13 @@ impl Lease {
         let e = &mut store.data_mut().response;
         std::mem::swap(&mut e.resp.headers, resp.headers_mut());
         e.lent = false;
-        let replaced = std::mem::take(&mut e.resp.body_replaced);
-        let body = e.resp.body.take();
+        let body = take_set_body(&mut e.resp.body, &mut e.resp.body_replaced);
         // A failed call leaves the response as it was: its status too.
         if r.is_ok() {
             *resp.status_mut() = e.resp.status;
         }
         self.response_done(r)?;
-        Ok(replaced.then(|| body.unwrap_or_default()))
+        Ok(body)
     }
 
     fn fail(&mut self, phase: Phase, e: wasmtime::Error) -> PluginError {

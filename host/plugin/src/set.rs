@@ -82,14 +82,7 @@ impl PluginSet {
                     .await
                     .map_err(|e| PluginError::Engine(e.to_string()))?
             };
-            let fingerprint = Fingerprint {
-                sha256: sha.clone(),
-                settings_json: spec.settings_json.clone(),
-                limits: spec.limits.clone(),
-                grants: spec.grants.clone(),
-                world: spec.world,
-                instance_per_request: spec.instance_per_request,
-            };
+            let fingerprint = Fingerprint::of(&spec, sha.clone());
             let name = spec.name.clone();
             match self.plugins.get(&name) {
                 Some(old) if *old.fingerprint() == fingerprint => {

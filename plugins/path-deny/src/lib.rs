@@ -30,6 +30,7 @@ fn default_body() -> String {
 }
 
 struct PathDeny {
+    /// The settings; their `deny` list is moved into `prefixes` and `globs`.
     settings: Settings,
     /// The entries without `*`, without their trailing `/`.
     prefixes: Vec<String>,
@@ -110,15 +111,16 @@ impl PathDeny {
 impl Middleware for PathDeny {
     type Settings = Settings;
 
-    fn new(settings: Settings) -> Result<Self, String> {
+    fn new(mut settings: Settings) -> Result<Self, String> {
         if let Some(bad) = settings.deny.iter().find(|e| !e.starts_with('/')) {
             return Err(format!("deny entry `{bad}` must start with `/`"));
         }
         if !(100..=999).contains(&settings.status) {
             return Err(format!("status {} is not valid", settings.status));
         }
-        let (globs, prefixes): (Vec<String>, Vec<String>) =
-            settings.deny.iter().cloned().partition(|e| e.contains('*'));
+        let (globs, prefixes): (Vec<String>, Vec<String>) = std::mem::take(&mut settings.deny)
+            .into_iter()
+            .partition(|e| e.contains('*'));
         let prefixes = prefixes
             .into_iter()
             .map(|p| p.trim_end_matches('/').to_owned())

@@ -437,7 +437,6 @@ impl Build<'_> {
             .and_then(|p| crate::plugins::definition(self.cfg, &self.old.static_plugins, p))
             .ok_or_else(|| "its plugin is not declared".to_owned())?;
         Ok(MiddlewareRt::Plugin(PluginMiddleware {
-            instance_per_request: plugin.instance_per_request(),
             plugin,
             fail_open: def.failure_policy == config::FailurePolicy::FailOpen,
             body: def.body,
