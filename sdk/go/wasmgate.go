@@ -186,6 +186,14 @@ func (r *Request) SetHeaders(headers [][2]string) error {
 	return unit(r.raw.SetHeaders(tuples(headers)))
 }
 
+// SetResponseHeaders queues headers ({name, value} pairs) for the response to
+// this request: the gateway sets them when the response passes back through
+// this plugin, so a plugin that only adds response headers needs no
+// OnResponse. Calls add up; if one is invalid, none is queued.
+func (r *Request) SetResponseHeaders(headers [][2]string) error {
+	return unit(r.raw.SetResponseHeaders(tuples(headers)))
+}
+
 // RemoveHeader removes every value of a header (no error if absent).
 func (r *Request) RemoveHeader(name string) error { return unit(r.raw.RemoveHeader(name)) }
 

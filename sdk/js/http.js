@@ -1,5 +1,5 @@
 // Outbound HTTP to allowlisted hosts (needs the `outboundHTTP` grant).
-import { send as hostSend } from 'wasmgate:plugin/outbound-http@0.2.1';
+import { send as hostSend } from 'wasmgate:plugin/outbound-http@0.2.2';
 
 const encoder = new TextEncoder();
 

@@ -6,6 +6,8 @@
 // the gateway's objects (WIT resources): `req.header(name)` (a string or
 // undefined), `req.headerAll(name)`, `req.headerNames()`, `req.setHeader(name,
 // value)`, `req.setHeaders([[name, value], ...])` (one host call for several),
+// `req.setResponseHeaders([[name, value], ...])` (queued for the response: no
+// `onResponse` needed),
 // `req.appendHeader`, `req.removeHeader`, `req.method()`,
 // `req.scheme()`, `req.authority()`, `req.path()`, `req.query()`,
 // `req.setPath`, `req.setQuery`, `req.clientAddress()`, `req.body()`
@@ -14,7 +16,7 @@
 // throws an error whose `payload` is the WIT `http-error`
 // (`{ tag: 'invalid', val: why }`, `{ tag: 'read-only' }`, ...).
 
-import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.2.1';
+import { log as hostLog, enabled as hostEnabled } from 'wasmgate:plugin/log@0.2.2';
 
 const encoder = new TextEncoder();
 

@@ -1,6 +1,6 @@
 // Key-value storage private to the plugin, shared by its instances (needs
 // the `kv` grant). Errors throw with `payload` = the WIT `kv-error`.
-import * as kv from 'wasmgate:plugin/kv@0.2.1';
+import * as kv from 'wasmgate:plugin/kv@0.2.2';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();

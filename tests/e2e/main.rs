@@ -6,6 +6,7 @@ mod etcd;
 mod etcd_gateway;
 mod middlewares;
 mod plugin_cli;
+mod plugin_response_headers;
 mod plugins;
 mod proxying;
 mod redis_kv;

@@ -117,12 +117,14 @@ plugins:
 
 #[tokio::test]
 async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
-    // One instance each and a service that takes 400 ms: header-stamp (with a response phase)
+    // One instance each and a service that takes 400 ms: header-probe (with a response phase)
     // holds its instance until the response, so of three concurrent requests two wait past
     // the acquire timeout (100 ms) and fail; path-deny (request only) serves all three, and
-    // so does header-stamp with `instancePerRequest: false`, which borrows the instance for
-    // each call and still stamps every response; and body-rewrite, whose response phase
-    // waits for the body (the asynchronous path), with the same setting rewrites all three.
+    // so does header-stamp, which queues its response headers in `on-request` and has no
+    // response phase; header-probe with `instancePerRequest: false` borrows the instance for
+    // each call and still runs its response phase on every response; and body-rewrite, whose
+    // response phase waits for the body (the asynchronous path), with the same setting
+    // rewrites all three.
     let be = HttpBackend::builder("slow").start().await;
     let dynamic = format!(
         r#"http:
@@ -130,6 +132,10 @@ async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
     deny:
       rule: "Host(`deny.test`)"
       middlewares: [deny]
+      service: s
+    held:
+      rule: "Host(`held.test`)"
+      middlewares: [held]
       service: s
     stamp:
       rule: "Host(`stamp.test`)"
@@ -145,8 +151,9 @@ async fn a_plugin_holds_an_instance_only_while_it_needs_one() {
       service: s
   middlewares:
     deny: {{ plugin: {{ path-deny: {{ deny: ["/admin"] }} }} }}
-    stamp: {{ plugin: {{ header-stamp: {{}} }} }}
-    per-call: {{ plugin: {{ stamp-per-call: {{ responseHeaders: {{ x-out: stamped }} }} }} }}
+    held: {{ plugin: {{ header-probe: {{}} }} }}
+    stamp: {{ plugin: {{ header-stamp: {{ responseHeaders: {{ x-out: stamped }} }} }} }}
+    per-call: {{ plugin: {{ probe-per-call: {{}} }} }}
     rewrite: {{ plugin: {{ body-rewrite: {{ from: "\"slow\"", to: "\"rewritten\"" }} }} }}
   services:
 {}
@@ -154,10 +161,13 @@ plugins:
   path-deny:
     source: "{}"
     limits: {{ maxInstances: 1 }}
+  header-probe:
+    source: "{}"
+    limits: {{ maxInstances: 1 }}
   header-stamp:
     source: "{}"
     limits: {{ maxInstances: 1 }}
-  stamp-per-call:
+  probe-per-call:
     source: "{}"
     limits: {{ maxInstances: 1 }}
     instancePerRequest: false
@@ -169,14 +179,21 @@ plugins:
 "#,
         lb("s", &[&be.url()]),
         guests::PATH_DENY,
+        guests::HEADER_PROBE,
         guests::HEADER_STAMP,
-        guests::HEADER_STAMP,
+        guests::HEADER_PROBE,
         guests::BODY_REWRITE,
     );
     let gw = TestGateway::start(&dynamic).await;
     let client = gw.client();
     // The first response tells the gateway that path-deny has no response phase.
-    for host in ["deny.test", "stamp.test", "per-call.test", "rewrite.test"] {
+    for host in [
+        "deny.test",
+        "held.test",
+        "stamp.test",
+        "per-call.test",
+        "rewrite.test",
+    ] {
         let (status, _, _) = get(&client, &format!("http://{host}/")).await.unwrap();
         assert_eq!(status, 200, "{host}");
     }
@@ -184,7 +201,8 @@ plugins:
     assert_eq!(status, 403, "path-deny still refuses");
     let hosts = [
         ("deny.test", 3),
-        ("stamp.test", 1),
+        ("held.test", 1),
+        ("stamp.test", 3),
         ("per-call.test", 3),
         ("rewrite.test", 3),
     ];
@@ -204,12 +222,16 @@ plugins:
                 "{statuses:?}"
             );
         }
-        if host == "per-call.test" {
+        // Every response got its plugin's headers: queued, or set by the response phase.
+        let stamped = match host {
+            "stamp.test" => Some(("x-out", Some("stamped"))),
+            "per-call.test" => Some(("x-probe-queue-in-response", Some("read-only"))),
+            _ => None,
+        };
+        if let Some((name, want)) = stamped {
             for (_, headers, _) in &responses {
-                assert_eq!(
-                    headers.get("x-out").map(|v| v.as_bytes()),
-                    Some(&b"stamped"[..])
-                );
+                let got = headers.get(name).and_then(|v| v.to_str().ok());
+                assert_eq!(got, want, "{host}: {name}");
             }
         }
         if host == "rewrite.test" {
@@ -501,24 +523,25 @@ fn registry_static(registry: &std::path::Path) -> String {
 
 /// Publishes `wasm` as `<registry>/header-stamp/<version>/` with a manifest carrying `sha`.
 fn publish(registry: &std::path::Path, version: &str, wasm: &str, sha: Option<&str>) {
-    publish_with(registry, version, wasm, sha, "");
+    publish_with(registry, "header-stamp", version, wasm, sha, "");
 }
 
-/// [`publish`] with `extra` lines in the manifest.
+/// [`publish`] as plugin `name`, with `extra` lines in the manifest.
 fn publish_with(
     registry: &std::path::Path,
+    name: &str,
     version: &str,
     wasm: &str,
     sha: Option<&str>,
     extra: &str,
 ) {
-    let dir = registry.join("header-stamp").join(version);
+    let dir = registry.join(name).join(version);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(wasm, dir.join("plugin.wasm")).unwrap();
     let sha = sha.map_or_else(|| sha256_hex(&dir.join("plugin.wasm")), str::to_owned);
     std::fs::write(
         dir.join("plugin.toml"),
-        format!("name = \"header-stamp\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.1\"\nsha256 = \"{sha}\"\n{extra}"),
+        format!("name = \"{name}\"\nversion = \"{version}\"\nworld = \"http-middleware\"\nwit = \"0.2.2\"\nsha256 = \"{sha}\"\n{extra}"),
     )
     .unwrap();
 }
@@ -530,17 +553,19 @@ async fn a_manifest_may_lend_instances_per_call_and_the_configuration_decides() 
     // it: then one is served and two wait past the acquire timeout.
     let be = HttpBackend::builder("slow").start().await;
     let registry = tempfile::tempdir().unwrap();
+    // header-probe has a response phase, so with an instance per request it holds one.
     publish_with(
         registry.path(),
+        "header-probe",
         "0.1.0",
-        guests::HEADER_STAMP,
+        guests::HEADER_PROBE,
         None,
         "instance-per-request = false\n",
     );
     let static_cfg = registry_static(registry.path());
     let config = |extra: &str| {
         format!(
-            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [stamp]\n      service: s\n  middlewares:\n    stamp: {{ plugin: {{ header-stamp: {{}} }} }}\n  services:\n{}\nplugins:\n  header-stamp:\n    source: header-stamp@0.1.0\n    limits: {{ maxInstances: 1 }}\n{extra}",
+            "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      middlewares: [probe]\n      service: s\n  middlewares:\n    probe: {{ plugin: {{ header-probe: {{}} }} }}\n  services:\n{}\nplugins:\n  header-probe:\n    source: header-probe@0.1.0\n    limits: {{ maxInstances: 1 }}\n{extra}",
             lb("s", &[&be.url()])
         )
     };

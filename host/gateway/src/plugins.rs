@@ -9,6 +9,7 @@
 use crate::body::{self, Body};
 use crate::body_buffer::{Buffered, read_up_to};
 use crate::context::RequestCtx;
+use crate::middleware::Holds;
 use crate::middleware::{Flow, status};
 use crate::runtime::BuildError;
 use http::{Request, Response, StatusCode, Uri};
@@ -17,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmgate_config::{DynamicConfig, Middleware, PluginBody, PluginDef, StaticConfig};
 use wasmgate_plugin::{
-    Action, Grants, Lease, Limits, Plugin, PluginRequest, PluginResponse, PluginRuntime, PluginSet,
-    PluginSpec, WasmSource, World,
+    Action, Grants, HeaderList, Lease, Limits, Plugin, PluginRequest, PluginResponse,
+    PluginRuntime, PluginSet, PluginSpec, WasmSource, World,
 };
 use wasmgate_rules::{CustomMatcher, CustomResolver, RequestInfo};
 
@@ -322,6 +323,25 @@ pub struct HeldLease {
     pub index: usize,
 }
 
+/// Headers a plugin queued in `on-request` (`set-response-headers`), set on the response
+/// when it passes back through the plugin's middleware.
+pub struct QueuedHeaders {
+    /// The position of its middleware in the router's chain.
+    pub index: usize,
+    headers: HeaderList,
+}
+
+impl QueuedHeaders {
+    /// Sets the headers on `resp`, in order (a name given twice keeps its last value).
+    pub fn apply(self, resp: &mut Response<Body>) {
+        let map = resp.headers_mut();
+        map.reserve(self.headers.len());
+        for (name, value) in self.headers {
+            map.insert(name, value);
+        }
+    }
+}
+
 impl PluginMiddleware {
     /// Runs `on-request`: the request's head moves into the plugin's store and back, so the
     /// headers are not copied.
@@ -329,7 +349,7 @@ impl PluginMiddleware {
         &self,
         req: &mut Request<Body>,
         ctx: &RequestCtx,
-        leases: &mut Vec<HeldLease>,
+        holds: &mut Holds,
     ) -> Flow {
         let mut lease = match self.plugin.lease().await {
             Ok(l) => l,
@@ -360,7 +380,8 @@ impl PluginMiddleware {
         } else if let Some(bytes) = original {
             *req.body_mut() = body::full(bytes);
         }
-        self.after_request(result, lease, leases)
+        let queued = std::mem::take(&mut preq.response_headers);
+        self.after_request(result.map(|a| (a, queued)), lease, holds)
     }
 
     /// [`PluginMiddleware::on_request`] without waiting, when that is possible: the plugin
@@ -369,30 +390,41 @@ impl PluginMiddleware {
         &self,
         req: &mut Request<Body>,
         ctx: &RequestCtx,
-        leases: &mut Vec<HeldLease>,
+        holds: &mut Holds,
     ) -> Option<Flow> {
         if !self.plugin.sync_calls() || self.body.request() {
             return None;
         }
         let mut lease = self.plugin.try_lease()?;
-        let result =
-            lease
-                .on_request_now_in(req, Some(ctx.client), ctx.tls)
-                .map(|(action, body)| {
-                    if let Some(bytes) = body {
-                        *req.body_mut() = body::full(bytes);
-                    }
-                    action
-                });
-        Some(self.after_request(result, lease, leases))
+        let result = lease
+            .on_request_now_in(req, Some(ctx.client), ctx.tls)
+            .map(|done| {
+                if let Some(bytes) = done.body {
+                    *req.body_mut() = body::full(bytes);
+                }
+                (done.action, done.response_headers)
+            });
+        Some(self.after_request(result, lease, holds))
     }
 
+    /// What the chain does after `on-request`: the headers the plugin queued for the
+    /// response (unless its call failed) and the instance or plugin its response phase needs
+    /// go into `holds`, at the chain position `holds.at`.
     fn after_request(
         &self,
-        result: Result<Action, wasmgate_plugin::PluginError>,
+        result: Result<(Action, HeaderList), wasmgate_plugin::PluginError>,
         lease: Lease,
-        leases: &mut Vec<HeldLease>,
+        holds: &mut Holds,
     ) -> Flow {
+        let result = result.map(|(action, headers)| {
+            if !headers.is_empty() {
+                holds.queued.push(QueuedHeaders {
+                    index: holds.at,
+                    headers,
+                });
+            }
+            action
+        });
         match result {
             // A plugin without a response phase gives its instance back now, so it is not
             // held while the service answers (and the request head is not kept for it).
@@ -404,11 +436,11 @@ impl PluginMiddleware {
                     // Given back now: requests waiting on their service hold no instance.
                     Held::Plugin(lease.plugin().clone())
                 };
-                leases.push(HeldLease {
+                holds.leases.push(HeldLease {
                     held,
                     fail_open: self.fail_open,
                     response_body: self.body.response(),
-                    index: 0,
+                    index: holds.at,
                 });
                 Flow::Continue
             }

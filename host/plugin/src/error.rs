@@ -106,7 +106,7 @@ pub enum PluginError {
     NotGranted {
         /// The plugin's name.
         plugin: String,
-        /// The full import name, e.g. `wasmgate:plugin/outbound-http@0.2.1`.
+        /// The full import name, e.g. `wasmgate:plugin/outbound-http@0.2.2`.
         import: String,
         /// How to grant it, if it can be granted.
         hint: String,

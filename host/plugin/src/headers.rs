@@ -52,6 +52,8 @@ pub(crate) struct Pair {
 pub(crate) enum Target {
     Request(Resource<RequestEntry>),
     Response(Resource<ResponseEntry>),
+    /// The response to come of this request (`set-response-headers`).
+    Queued(Resource<RequestEntry>),
 }
 
 fn parse_value(name: &str, value: &str) -> Result<HeaderValue, HttpError> {
@@ -126,6 +128,7 @@ impl HostState {
         Ok(match target {
             Target::Request(r) => self.req_mut(r)?.map(|q| &mut q.headers),
             Target::Response(r) => Ok(&mut self.resp(r)?.headers),
+            Target::Queued(_) => unreachable!("queued headers are written by write_headers"),
         })
     }
 
@@ -162,6 +165,19 @@ impl HostState {
     ) -> wasmtime::Result<Result<(), HttpError>> {
         for p in pairs.iter() {
             self.header_cache.learn(p);
+        }
+        if let Target::Queued(r) = &target {
+            return Ok(match self.req_mut(r)? {
+                Ok(q) => {
+                    let pairs = pairs.drain(..).map(|p| (p.name, p.value));
+                    q.response_headers.extend(pairs);
+                    Ok(())
+                }
+                Err(e) => {
+                    pairs.clear();
+                    Err(e)
+                }
+            });
         }
         let headers = match self.target_headers(&target)? {
             Ok(h) => h,
@@ -259,7 +275,7 @@ type Args<T> = (Resource<T>, WasmStr, WasmStr);
 type ListArgs<T> = (Resource<T>, WasmList<(WasmStr, WasmStr)>);
 
 /// Replaces the generated `set-header`, `append-header` and `set-headers` of
-/// `request` and `response` in `linker` (which already holds the `types`
+/// `request` and `response`, and `request.set-response-headers`, in `linker` (which already holds the `types`
 /// interface) with versions that read their strings in place. The generated
 /// ones (the `HostRequest` and `HostResponse` methods) stay correct: they
 /// copy the strings first, then make the same writes.
@@ -278,6 +294,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     types.func_wrap(
         "[method]request.set-headers",
         |s, (r, l): ListArgs<RequestEntry>| write_all(s, Target::Request(r), &l),
+    )?;
+    types.func_wrap(
+        "[method]request.set-response-headers",
+        |s, (r, l): ListArgs<RequestEntry>| write_all(s, Target::Queued(r), &l),
     )?;
     types.func_wrap(
         "[method]response.set-header",

@@ -36,7 +36,12 @@ pub struct PluginRequest {
     pub body: Option<Bytes>,
     /// Set when a plugin replaced the body with `set-body`.
     pub body_replaced: bool,
+    /// Headers queued for the response with `set-response-headers`, in order.
+    pub response_headers: HeaderList,
 }
+
+/// Headers as parsed (name, value) pairs, in order; a name may repeat.
+pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
 
 impl PluginRequest {
     /// A request from its main parts, without body.
@@ -64,6 +69,14 @@ impl PluginRequest {
         parts.method = std::mem::take(&mut self.method);
         parts.uri = std::mem::take(&mut self.uri);
         parts.headers = std::mem::take(&mut self.headers);
+    }
+
+    /// Sets the headers queued with `set-response-headers` (emptied) on `headers`, in
+    /// order.
+    pub fn set_queued_on(&mut self, headers: &mut HeaderMap) {
+        for (name, value) in self.response_headers.drain(..) {
+            headers.insert(name, value);
+        }
     }
 
     fn scheme(&self) -> String {
@@ -339,6 +352,13 @@ impl types::HostRequest for HostState {
         headers: Vec<(String, String)>,
     ) -> R<Result<(), HttpError>> {
         self.set_all(Target::Request(r), &headers)
+    }
+    fn set_response_headers(
+        &mut self,
+        r: Resource<RequestEntry>,
+        headers: Vec<(String, String)>,
+    ) -> R<Result<(), HttpError>> {
+        self.set_all(Target::Queued(r), &headers)
     }
     fn remove_header(
         &mut self,

@@ -46,8 +46,8 @@ mod sync_io;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
 pub use grants::{wit_compatible, wit_version};
-pub use http::{Action, PluginRequest, PluginResponse};
-pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, TcpAction};
+pub use http::{Action, HeaderList, PluginRequest, PluginResponse};
+pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, RequestDone, TcpAction};
 pub use runtime::{PluginRuntime, RuntimeStats};
 pub use set::{PluginSet, ReloadReport};
 pub use spec::{Grants, Limits, PluginSpec, RuntimeConfig, WasmSource, World, default_cache_dir};

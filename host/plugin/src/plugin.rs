@@ -15,7 +15,9 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
 use crate::bindings::{matcher, middleware, tcp, tcp_types, types};
 use crate::error::{CallError, FailureReason, Phase, PluginError};
-use crate::http::{Action, CALL_REP, PluginRequest, PluginResponse, RequestEntry, ResponseEntry};
+use crate::http::{
+    Action, CALL_REP, HeaderList, PluginRequest, PluginResponse, RequestEntry, ResponseEntry,
+};
 use crate::pool::IdlePool;
 use crate::slots::{Slot, Slots};
 use crate::spec::{Grants, Limits, PluginSpec, World};
@@ -633,14 +635,18 @@ fn lend_parts<B>(
 }
 
 /// Swaps back what [`lend_parts`] lent; returns the body the call set, if
-/// it set one.
-fn return_parts<B>(store: &mut Store<HostState>, req: &mut http::Request<B>) -> Option<Bytes> {
+/// it set one, and the headers it queued for the response.
+fn return_parts<B>(
+    store: &mut Store<HostState>,
+    req: &mut http::Request<B>,
+) -> (Option<Bytes>, HeaderList) {
     let e = &mut store.data_mut().request;
     std::mem::swap(&mut e.req.method, req.method_mut());
     std::mem::swap(&mut e.req.uri, req.uri_mut());
     std::mem::swap(&mut e.req.headers, req.headers_mut());
     e.lent = false;
-    take_set_body(&mut e.req.body, &mut e.req.body_replaced)
+    let body = take_set_body(&mut e.req.body, &mut e.req.body_replaced);
+    (body, std::mem::take(&mut e.req.response_headers))
 }
 
 /// Empties a lent request's or response's body slot: the body the call set
@@ -648,6 +654,17 @@ fn return_parts<B>(store: &mut Store<HostState>, req: &mut http::Request<B>) -> 
 fn take_set_body(body: &mut Option<Bytes>, replaced: &mut bool) -> Option<Bytes> {
     let body = body.take();
     std::mem::take(replaced).then(|| body.unwrap_or_default())
+}
+
+/// What [`Lease::on_request_now_in`] leaves besides the changed request.
+#[derive(Debug)]
+pub struct RequestDone {
+    /// What the gateway does next.
+    pub action: Action,
+    /// The body the plugin set with `set-body`, if it set one.
+    pub body: Option<Bytes>,
+    /// The headers the plugin queued for the response, in order.
+    pub response_headers: HeaderList,
 }
 
 /// One instance of an HTTP middleware, borrowed for one request. Dropping
@@ -778,13 +795,14 @@ impl Lease {
     /// [`Lease::on_request_now`] on the request itself: its method, URI and
     /// headers are swapped into the instance for the call and back, with no
     /// [`PluginRequest`] in between (its body is not offered). Returns the
-    /// action and the body the plugin set, if it set one.
+    /// action, the body the plugin set if it set one, and the headers it
+    /// queued for the response.
     pub fn on_request_now_in<B>(
         &mut self,
         req: &mut http::Request<B>,
         client_addr: Option<SocketAddr>,
         tls: bool,
-    ) -> Result<(Action, Option<Bytes>), PluginError> {
+    ) -> Result<RequestDone, PluginError> {
         debug_assert!(self.plugin.sync_calls);
         let span = call_span(&self.plugin, "on-request");
         let (bindings, store) = self.ready(Phase::OnRequest)?;
@@ -793,18 +811,24 @@ impl Lease {
             unreachable!("world checked")
         };
         let r = span.in_scope(|| f.call(&mut *store, (h,)));
-        let body = return_parts(store, req);
-        Ok((self.request_done(r)?, body))
+        let (body, response_headers) = return_parts(store, req);
+        Ok(RequestDone {
+            action: self.request_done(r)?,
+            body,
+            response_headers,
+        })
     }
 
     /// Runs `on-response`. The request is read-only in this phase; both are
-    /// moved in for the call and back. When the guest answers that it has no
+    /// moved in for the call and back. The headers the request queued for the
+    /// response are set on it first. When the guest answers that it has no
     /// response phase, [`Plugin::handles_response`] turns false.
     pub async fn on_response(
         &mut self,
         req: &mut PluginRequest,
         resp: &mut PluginResponse,
     ) -> Result<(), PluginError> {
+        req.set_queued_on(&mut resp.headers);
         if self.plugin.sync_calls {
             return self.on_response_now(req, resp);
         }
@@ -827,6 +851,7 @@ impl Lease {
         resp: &mut PluginResponse,
     ) -> Result<(), PluginError> {
         debug_assert!(self.plugin.sync_calls);
+        req.set_queued_on(&mut resp.headers);
         let span = call_span(&self.plugin, "on-response");
         let (bindings, store, hq) = self.lend(Phase::OnResponse, req, Some(resp))?;
         let Bindings::Middleware(_, _, f) = bindings else {
@@ -847,6 +872,7 @@ impl Lease {
         resp: &mut http::Response<B>,
     ) -> Result<Option<Bytes>, PluginError> {
         debug_assert!(self.plugin.sync_calls);
+        req.set_queued_on(resp.headers_mut());
         let span = call_span(&self.plugin, "on-response");
         let (bindings, store) = self.ready(Phase::OnResponse)?;
         let hq = lend_request(store, req, false);

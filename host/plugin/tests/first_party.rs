@@ -79,7 +79,7 @@ fn manifests_parse_and_match_their_crates() {
         let m = Manifest::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert_eq!(m.name, dir.file_name().unwrap().to_str().unwrap());
         assert_eq!(m.world, world, "{}", m.name);
-        assert_eq!(m.wit, "0.2.1");
+        assert_eq!(m.wit, wasmgate_plugin::wit_version());
         assert!(m.sha256.is_none(), "{}: sha256 is added at publish", m.name);
         assert!(m.settings.is_some() && m.author.is_some() && !m.description.is_empty());
         assert!(dir.join("README.md").is_file(), "{} has a README", m.name);

@@ -64,8 +64,8 @@ async fn header_stamp_sets_headers_and_keeps_state() {
         "one instance served all"
     );
     assert!(
-        plugin.handles_response(),
-        "header-stamp has a response phase"
+        !plugin.handles_response(),
+        "header-stamp queues its response headers: no response phase"
     );
 
     // Two concurrent leases need two instances; each ran init once.

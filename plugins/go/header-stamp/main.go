@@ -1,6 +1,7 @@
 // Command header-stamp sets request and response headers from its settings,
 // and counts the requests seen by its instance (x-plugin-count) to show that
-// in-memory state persists between requests.
+// in-memory state persists between requests. It has no response phase: the
+// response headers are queued in OnRequest (SetResponseHeaders).
 package main
 
 import (
@@ -52,15 +53,15 @@ func (h *headerStamp) OnRequest(req *wasmgate.Request) wasmgate.Action {
 			}
 		}
 	}
-	return wasmgate.Continue
-}
-
-func (h *headerStamp) OnResponse(_ *wasmgate.Request, resp *wasmgate.Response) {
-	if resp.SetHeaders(h.response) != nil {
+	// Queued now, set by the gateway on the response: one call per request.
+	if req.SetResponseHeaders(h.response) != nil {
 		for _, kv := range h.response {
-			_ = resp.SetHeader(kv[0], kv[1])
+			if err := req.SetResponseHeaders([][2]string{kv}); err != nil {
+				wasmgate.Warnf("cannot set %s: %v", kv[0], err)
+			}
 		}
 	}
+	return wasmgate.Continue
 }
 
 func init() {

@@ -1,12 +1,13 @@
 //! Sets request and response headers from its settings, and counts the
 //! requests seen by its instance (`x-plugin-count`) to show that in-memory
-//! state persists between requests.
+//! state persists between requests. It has no response phase: the response
+//! headers are queued in `on-request` (`set-response-headers`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use wasmgate_plugin_sdk::{Action, Middleware, Request, Response, export_middleware};
+use wasmgate_plugin_sdk::{Action, Middleware, Request, export_middleware};
 
 /// How many times `configure` ran in this instance (always 1).
 static INITS: AtomicU32 = AtomicU32::new(0);
@@ -67,8 +68,8 @@ impl Middleware for HeaderStamp {
         let _ = write!(count, "{}", self.count);
         let count = &self.request.0.last().expect("x-plugin-count").1;
         self.response.count_mut().clone_from(count);
-        // One host call for all of them; if one is refused, set them one by
-        // one so the valid ones still go out and the log names the bad one.
+        // One host call per direction; if one is refused, set them one by one
+        // so the valid ones still go out and the log names the bad one.
         if req.set_headers(&self.request.0).is_err() {
             for (name, value) in &self.request.0 {
                 if let Err(e) = req.set_header(name, value) {
@@ -76,15 +77,16 @@ impl Middleware for HeaderStamp {
                 }
             }
         }
-        Action::Continue
-    }
-
-    fn on_response(&mut self, _req: &Request, resp: &Response) {
-        if resp.set_headers(&self.response.0).is_err() {
-            for (name, value) in &self.response.0 {
-                let _ = resp.set_header(name, value);
+        // The response headers are queued now and set by the gateway when the
+        // response comes back: no response phase, so one call per request.
+        if req.set_response_headers(&self.response.0).is_err() {
+            for pair in &self.response.0 {
+                if let Err(e) = req.set_response_headers(std::slice::from_ref(pair)) {
+                    wasmgate_plugin_sdk::log::warn(&format!("cannot set {}: {e:?}", pair.0));
+                }
             }
         }
+        Action::Continue
     }
 }
 

@@ -1,6 +1,7 @@
 // Sets request and response headers from its settings, and counts the
 // requests seen by its instance (`x-plugin-count`) to show that in-memory
-// state persists between requests.
+// state persists between requests. It has no response phase: the response
+// headers are queued in onRequest (setResponseHeaders).
 import { middleware, log } from '@wasmgate/plugin-sdk';
 
 let inits = 0;
@@ -20,19 +21,20 @@ export default middleware((settings) => {
   const responseHeaders = headers('responseHeaders');
   inits += 1;
   // The settings' headers, then x-plugin-inits and x-plugin-count, each
-  // phase in one host call; if one is refused, one by one so the log names it.
+  // direction in one host call; if one is refused, one by one so the log names it.
   const request = [...requestHeaders, ['x-plugin-inits', String(inits)], ['x-plugin-count', '']];
   const response = [...responseHeaders, ['x-plugin-count', '']];
   let count = 0;
-  const stamp = (target, list, warn) => {
+  // `set` is the batch method, `one` sets a single pair (to find a bad one).
+  const stamp = (list, set, one) => {
     try {
-      target.setHeaders(list);
+      set(list);
     } catch {
-      for (const [name, value] of list) {
+      for (const pair of list) {
         try {
-          target.setHeader(name, value);
+          one(pair);
         } catch (e) {
-          if (warn) log.warn(`cannot set ${name}: ${e.payload?.tag ?? e}`);
+          log.warn(`cannot set ${pair[0]}: ${e.payload?.tag ?? e}`);
         }
       }
     }
@@ -42,10 +44,9 @@ export default middleware((settings) => {
       count += 1;
       request[request.length - 1][1] = String(count);
       response[response.length - 1][1] = String(count);
-      stamp(req, request, true);
-    },
-    onResponse(_req, resp) {
-      stamp(resp, response, false);
+      stamp(request, (l) => req.setHeaders(l), ([n, v]) => req.setHeader(n, v));
+      // Queued now, set by the gateway on the response: one call per request.
+      stamp(response, (l) => req.setResponseHeaders(l), (p) => req.setResponseHeaders([p]));
     },
   };
 });

@@ -4,7 +4,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use wasmgate_plugin_sdk::{Action, Middleware, Request, Response, export_middleware};
+use wasmgate_plugin_sdk::{Action, Middleware, Request, export_middleware};
 
 #[derive(serde::Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -55,23 +55,25 @@ impl Middleware for RequestId {
     }
 
     fn on_request(&mut self, req: &Request) -> Action {
-        let header = self.settings.header.clone();
-        if req.header(&header).is_none_or(|v| v.is_empty()) {
-            let id = self.next_id();
-            if let Err(e) = req.set_header(&header, &id) {
-                wasmgate_plugin_sdk::log::warn(&format!("cannot set {header}: {e:?}"));
+        let header = &self.settings.header;
+        let id = match req.header(header).filter(|v| !v.is_empty()) {
+            Some(id) => id,
+            None => {
+                let id = self.next_id();
+                if let Err(e) = req.set_header(&self.settings.header, &id) {
+                    wasmgate_plugin_sdk::log::warn(&format!(
+                        "cannot set {}: {e:?}",
+                        self.settings.header
+                    ));
+                }
+                id
             }
+        };
+        if self.settings.echo {
+            // Set on the response by the gateway: no response phase needed.
+            let _ = req.set_response_headers(&[(self.settings.header.clone(), id)]);
         }
         Action::Continue
-    }
-
-    fn on_response(&mut self, req: &Request, resp: &Response) {
-        if !self.settings.echo {
-            return;
-        }
-        if let Some(id) = req.header(&self.settings.header) {
-            let _ = resp.set_header(&self.settings.header, &id);
-        }
     }
 }
 

@@ -58,8 +58,8 @@ pub mod bindings {
             pub_export_macro: true,
             runtime_path: "wasmgate_plugin_sdk::__rt",
             with: {
-                "wasmgate:plugin/types@0.2.1": crate::bindings::middleware::wasmgate::plugin::types,
-                "wasmgate:plugin/log@0.2.1": crate::bindings::middleware::wasmgate::plugin::log,
+                "wasmgate:plugin/types@0.2.2": crate::bindings::middleware::wasmgate::plugin::types,
+                "wasmgate:plugin/log@0.2.2": crate::bindings::middleware::wasmgate::plugin::log,
             },
         });
     }
@@ -72,8 +72,8 @@ pub mod bindings {
             pub_export_macro: true,
             runtime_path: "wasmgate_plugin_sdk::__rt",
             with: {
-                "wasmgate:plugin/log@0.2.1": crate::bindings::middleware::wasmgate::plugin::log,
-                "wasmgate:plugin/kv@0.2.1": crate::bindings::middleware::wasmgate::plugin::kv,
+                "wasmgate:plugin/log@0.2.2": crate::bindings::middleware::wasmgate::plugin::log,
+                "wasmgate:plugin/kv@0.2.2": crate::bindings::middleware::wasmgate::plugin::kv,
             },
         });
     }

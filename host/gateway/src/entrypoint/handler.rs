@@ -132,16 +132,11 @@ async fn serve(
     let mut early = None;
     for (i, mw) in router.chain.iter().enumerate() {
         ran += 1;
-        let leased = holds.leases.len();
+        holds.at = i;
         let flow = match mw.on_request_now(&mut req, ctx, &mut holds) {
             Some(flow) => flow,
             None => mw.on_request(&mut req, ctx, &mut holds).await,
         };
-        if holds.leases.len() > leased
-            && let Some(held) = holds.leases.last_mut()
-        {
-            held.index = i;
-        }
         if let Flow::Respond(r) = flow {
             early = Some(r);
             break;
@@ -168,6 +163,11 @@ async fn serve(
     let mut preq = head.map(|h| h.into_plugin_request(ctx));
     for (i, mw) in router.chain[..ran].iter().enumerate().rev() {
         if let MiddlewareRt::Plugin(_) = &**mw {
+            if holds.queued.last().is_some_and(|q| q.index == i)
+                && let Some(queued) = holds.queued.pop()
+            {
+                queued.apply(&mut resp);
+            }
             // Plugins that answered or failed open hold no lease.
             if let Some(preq) = preq.as_mut()
                 && holds.leases.last().is_some_and(|h| h.index == i)

@@ -30,13 +30,18 @@ pub enum Flow {
 }
 
 /// What a request holds while it is served: in-flight slots (until its response body is
-/// done) and plugin instances (until its response phase is done).
+/// done), plugin instances (until its response phase is done) and the headers plugins
+/// queued for its response.
 #[derive(Default)]
 pub struct Holds {
     /// In-flight slots.
     pub guards: Vec<InFlightGuard>,
     /// Plugin instances leased in the request phase, in chain order.
     pub leases: Vec<crate::plugins::HeldLease>,
+    /// Response headers queued by plugins in the request phase, in chain order.
+    pub queued: Vec<crate::plugins::QueuedHeaders>,
+    /// The chain position of the middleware whose request phase runs.
+    pub at: usize,
 }
 
 /// A built middleware.
@@ -99,7 +104,7 @@ impl MiddlewareRt {
             MiddlewareRt::RateLimit(r) => r.on_request(req, ctx),
             MiddlewareRt::BasicAuth(a) => a.on_request(req),
             MiddlewareRt::Retry(_) => Flow::Continue,
-            MiddlewareRt::Plugin(p) => return p.on_request_now(req, ctx, &mut holds.leases),
+            MiddlewareRt::Plugin(p) => return p.on_request_now(req, ctx, holds),
         })
     }
 
@@ -111,7 +116,7 @@ impl MiddlewareRt {
         holds: &mut Holds,
     ) -> Flow {
         match self {
-            MiddlewareRt::Plugin(p) => p.on_request(req, ctx, &mut holds.leases).await,
+            MiddlewareRt::Plugin(p) => p.on_request(req, ctx, holds).await,
             _ => self
                 .on_request_now(req, ctx, holds)
                 .expect("built-in middlewares never wait"),

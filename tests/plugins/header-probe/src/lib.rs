@@ -4,6 +4,13 @@
 //! bad header in it, and changing the request during `on-response`
 //! (read-only there). A request with `x-probe-set-body` gets that text as
 //! its body, whether or not the gateway buffered the body for the plugin.
+//!
+//! Response headers queued in `on-request`: `x-probe-queue: a=1;b=2` queues
+//! those pairs (and a refused batch, whose outcome is queued as
+//! `x-probe-queue-refused`); `x-probe-respond: 418` then answers with that
+//! status instead of calling the service; `x-probe-trap` traps after
+//! queuing. `on-response` reports the `x-probe-order` it finds (queued
+//! headers are set before it runs) and what queuing from there answers.
 
 use wasmgate_plugin_sdk::{
     Action, HttpError, Middleware, NoSettings, Request, Response, export_middleware,
@@ -58,6 +65,24 @@ impl Middleware for Probe {
         if let Some(body) = req.header("x-probe-set-body") {
             let _ = req.set_body(body.as_bytes());
         }
+        if let Some(spec) = req.header("x-probe-queue") {
+            let pairs: Vec<(String, String)> = spec
+                .split(';')
+                .filter_map(|p| p.split_once('='))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            let refused = outcome(
+                req.set_response_headers(&batch(&[("x-probe-never", "1"), ("bad name", "v")])),
+            );
+            let _ = req.set_response_headers(&pairs);
+            let _ = req.set_response_headers(&batch(&[("x-probe-queue-refused", &refused)]));
+        }
+        if req.header("x-probe-trap").is_some() {
+            panic!("x-probe-trap");
+        }
+        if let Some(status) = req.header("x-probe-respond").and_then(|s| s.parse().ok()) {
+            return Action::respond(status, "text/plain", "answered by the probe");
+        }
         Action::Continue
     }
     fn on_response(&mut self, req: &Request, resp: &Response) {
@@ -67,6 +92,12 @@ impl Middleware for Probe {
         let _ = resp.set_headers(&[
             ("x-probe-batch-request-in-response".into(), batch_request),
             ("x-probe-round".into(), self.round.to_string()),
+        ]);
+        let queue_in_response = outcome(req.set_response_headers(&[("x-late".into(), "1".into())]));
+        let order = resp.header("x-probe-order").unwrap_or_default();
+        let _ = resp.set_headers(&[
+            ("x-probe-queue-in-response".into(), queue_in_response),
+            ("x-probe-order-seen".into(), order),
         ]);
         let _ = resp.append_header("x-probe-twice", "3");
         let _ = resp.append_header("X-PROBE-TWICE", "4");
