@@ -10,7 +10,7 @@ use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
 
 use crate::bindings::types::HttpError;
-use crate::http::{RequestEntry, ResponseEntry};
+use crate::http::{HeaderList, RequestEntry, ResponseEntry};
 use crate::state::HostState;
 
 /// How many distinct names one instance keeps parsed.
@@ -118,17 +118,45 @@ impl HeaderCache {
     }
 }
 
+/// Where a header write lands: a header map, or the queue of a request's
+/// response headers.
+enum Dest<'a> {
+    Map(&'a mut HeaderMap),
+    Queue(&'a mut HeaderList),
+}
+
+impl Dest<'_> {
+    fn reserve(&mut self, n: usize) {
+        match self {
+            Dest::Map(h) => h.reserve(n),
+            Dest::Queue(q) => q.reserve(n),
+        }
+    }
+
+    /// Sets (or appends) a header; the queue keeps every write, in order.
+    fn write(&mut self, p: Pair, append: bool) {
+        match self {
+            Dest::Map(h) if append => {
+                h.append(p.name, p.value);
+            }
+            Dest::Map(h) => {
+                h.insert(p.name, p.value);
+            }
+            Dest::Queue(q) => q.push((p.name, p.value)),
+        }
+    }
+}
+
 impl HostState {
-    /// The headers of the request or response behind `target` (the request
-    /// is read-only in `on-response`). An unknown handle traps.
-    fn target_headers(
-        &mut self,
-        target: &Target,
-    ) -> wasmtime::Result<Result<&mut HeaderMap, HttpError>> {
+    /// Where a write to `target` lands (the request is read-only in
+    /// `on-response` and in route matchers). An unknown handle traps.
+    fn dest(&mut self, target: &Target) -> wasmtime::Result<Result<Dest<'_>, HttpError>> {
         Ok(match target {
-            Target::Request(r) => self.req_mut(r)?.map(|q| &mut q.headers),
-            Target::Response(r) => Ok(&mut self.resp(r)?.headers),
-            Target::Queued(_) => unreachable!("queued headers are written by write_headers"),
+            Target::Request(r) => self.req_mut(r)?.map(|q| Dest::Map(&mut q.headers)),
+            Target::Response(r) => Ok(Dest::Map(&mut self.resp(r)?.headers)),
+            Target::Queued(r) => self
+                .req_mut(r)?
+                .map(|q| Dest::Queue(&mut q.response_headers)),
         })
     }
 
@@ -144,17 +172,11 @@ impl HostState {
         if let Ok(p) = &pair {
             self.header_cache.learn(p);
         }
-        let headers = match self.target_headers(&target)? {
-            Ok(h) => h,
+        let mut dest = match self.dest(&target)? {
+            Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(pair.map(|p| {
-            if append {
-                headers.append(p.name, p.value);
-            } else {
-                headers.insert(p.name, p.value);
-            }
-        }))
+        Ok(pair.map(|p| dest.write(p, append)))
     }
 
     /// Sets every parsed header of `pairs` (emptied), in order.
@@ -166,29 +188,16 @@ impl HostState {
         for p in pairs.iter() {
             self.header_cache.learn(p);
         }
-        if let Target::Queued(r) = &target {
-            return Ok(match self.req_mut(r)? {
-                Ok(q) => {
-                    let pairs = pairs.drain(..).map(|p| (p.name, p.value));
-                    q.response_headers.extend(pairs);
-                    Ok(())
-                }
-                Err(e) => {
-                    pairs.clear();
-                    Err(e)
-                }
-            });
-        }
-        let headers = match self.target_headers(&target)? {
-            Ok(h) => h,
+        let mut dest = match self.dest(&target)? {
+            Ok(d) => d,
             Err(e) => {
                 pairs.clear();
                 return Ok(Err(e));
             }
         };
-        headers.reserve(pairs.len());
+        dest.reserve(pairs.len());
         for p in pairs.drain(..) {
-            headers.insert(p.name, p.value);
+            dest.write(p, false);
         }
         Ok(Ok(()))
     }
@@ -275,8 +284,9 @@ type Args<T> = (Resource<T>, WasmStr, WasmStr);
 type ListArgs<T> = (Resource<T>, WasmList<(WasmStr, WasmStr)>);
 
 /// Replaces the generated `set-header`, `append-header` and `set-headers` of
-/// `request` and `response`, and `request.set-response-headers`, in `linker` (which already holds the `types`
-/// interface) with versions that read their strings in place. The generated
+/// `request` and `response`, and `request.set-response-headers`, in `linker`
+/// (which already holds the `types` interface) with versions that read their
+/// strings in place. The generated
 /// ones (the `HostRequest` and `HostResponse` methods) stay correct: they
 /// copy the strings first, then make the same writes.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
