@@ -46,6 +46,16 @@ async fn run(args: &[&str]) -> (Child, String, tokio::sync::mpsc::UnboundedRecei
     (child, url, rx)
 }
 
+/// The log lines `run`'s child wrote and nobody read yet (for a failure message).
+fn drain(logs: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    let mut out = String::new();
+    while let Ok(line) = logs.try_recv() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 fn sigterm(child: &Child) {
     let pid = child.id().expect("running").to_string();
     let status = std::process::Command::new("kill")
@@ -61,7 +71,7 @@ async fn run_without_config_serves_whoami_on_8080() {
         eprintln!("skipped: 127.0.0.1:8080 is in use on this machine");
         return;
     }
-    let (mut child, url, _logs) = run(&[]).await;
+    let (mut child, url, mut logs) = run(&[]).await;
     assert_eq!(url, "http://127.0.0.1:8080");
     let (status, headers, body) = get(&http1_client(), "http://127.0.0.1:8080/hello?x=1")
         .await
@@ -95,7 +105,29 @@ async fn run_without_config_serves_whoami_on_8080() {
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success());
+    assert!(status.success(), "{status:?}\n{}", drain(&mut logs));
+}
+
+#[tokio::test]
+async fn sigterm_as_soon_as_ready_stops_cleanly() {
+    // The stop signal is caught from before the gateway serves: one sent the moment it says
+    // `ready` drains it and exits 0, rather than ending the process by the signal's default.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("static.yml"),
+        "entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let static_path = dir.path().join("static.yml");
+        let (mut child, _, mut logs) = run(&["--config", static_path.to_str().unwrap()]).await;
+        sigterm(&child);
+        let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status:?}\n{}", drain(&mut logs));
+    }
 }
 
 #[tokio::test]

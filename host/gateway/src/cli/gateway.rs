@@ -117,6 +117,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let stop_signal = super::run::StopSignal::install();
     let gateway = TcpGateway::bind(listen, endpoints.clone(), retry_delay)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -124,7 +125,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     tracing::info!(address = %gateway.local_addr()?, endpoints = ?addresses, ?retry_delay, "gateway listening");
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(gateway.serve(stop_rx));
-    super::run::wait_for_stop_signal().await;
+    stop_signal.wait().await;
     tracing::info!("stop signal received");
     let _ = stop.send(true);
     let _ = serving.await;

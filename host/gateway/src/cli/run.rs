@@ -55,6 +55,9 @@ pub(super) fn run(
         Err(code) => return code,
     };
     runtime.block_on(async move {
+        // Listening for SIGTERM before serving: one sent as soon as requests are answered
+        // drains the gateway instead of killing it.
+        let stop = StopSignal::install();
         let gateway = match Gateway::start(cfg).await {
             Ok(g) => g,
             Err(e) => {
@@ -65,7 +68,7 @@ pub(super) fn run(
         for (name, addr) in gateway.addrs() {
             tracing::info!(entrypoint = %name, url = %format!("http://{addr}/"), "ready");
         }
-        wait_for_stop_signal().await;
+        stop.wait().await;
         tracing::info!("stop signal received, draining");
         gateway.shutdown().await;
         tracing::info!("stopped");
@@ -73,21 +76,33 @@ pub(super) fn run(
     })
 }
 
-/// Returns on SIGTERM or SIGINT.
-pub(super) async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment it is installed (a signal that
+/// arrives before [`StopSignal::wait`] is not lost).
+pub(super) struct StopSignal(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl StopSignal {
+    /// Replaces the default action of SIGTERM and SIGINT (ending the process).
+    pub(super) fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignal(
+            signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok(),
+        )
+    }
+
+    /// Returns on SIGTERM or SIGINT.
+    pub(super) async fn wait(self) {
+        match self.0 {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
