@@ -334,11 +334,7 @@ pub struct QueuedHeaders {
 impl QueuedHeaders {
     /// Sets the headers on `resp`, in order (a name given twice keeps its last value).
     pub fn apply(self, resp: &mut Response<Body>) {
-        let map = resp.headers_mut();
-        map.reserve(self.headers.len());
-        for (name, value) in self.headers {
-            map.insert(name, value);
-        }
+        wasmgate_plugin::set_header_list(resp.headers_mut(), self.headers.into_iter());
     }
 }
 

@@ -43,6 +43,18 @@ pub struct PluginRequest {
 /// Headers as parsed (name, value) pairs, in order; a name may repeat.
 pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
 
+/// Sets each header of `list` on `headers`, in order (a name given twice keeps
+/// its last value), as `set-headers` does.
+pub fn set_header_list(
+    headers: &mut HeaderMap,
+    list: impl ExactSizeIterator<Item = (HeaderName, HeaderValue)>,
+) {
+    headers.reserve(list.len());
+    for (name, value) in list {
+        headers.insert(name, value);
+    }
+}
+
 impl PluginRequest {
     /// A request from its main parts, without body.
     pub fn new(method: Method, uri: Uri, headers: HeaderMap) -> Self {
@@ -74,9 +86,7 @@ impl PluginRequest {
     /// Sets the headers queued with `set-response-headers` (emptied) on `headers`, in
     /// order.
     pub fn set_queued_on(&mut self, headers: &mut HeaderMap) {
-        for (name, value) in self.response_headers.drain(..) {
-            headers.insert(name, value);
-        }
+        set_header_list(headers, self.response_headers.drain(..));
     }
 
     fn scheme(&self) -> String {

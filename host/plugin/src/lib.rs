@@ -46,7 +46,7 @@ mod sync_io;
 
 pub use error::{CallError, FailureReason, Phase, PluginError};
 pub use grants::{wit_compatible, wit_version};
-pub use http::{Action, HeaderList, PluginRequest, PluginResponse};
+pub use http::{Action, HeaderList, PluginRequest, PluginResponse, set_header_list};
 pub use plugin::{ConnectionInfo, Fingerprint, Lease, Plugin, PluginStats, RequestDone, TcpAction};
 pub use runtime::{PluginRuntime, RuntimeStats};
 pub use set::{PluginSet, ReloadReport};

@@ -828,10 +828,10 @@ impl Lease {
         req: &mut PluginRequest,
         resp: &mut PluginResponse,
     ) -> Result<(), PluginError> {
-        req.set_queued_on(&mut resp.headers);
         if self.plugin.sync_calls {
             return self.on_response_now(req, resp);
         }
+        req.set_queued_on(&mut resp.headers);
         let span = call_span(&self.plugin, "on-response");
         let (bindings, store, hq) = self.lend(Phase::OnResponse, req, Some(resp))?;
         let Bindings::Middleware(_, _, f) = bindings else {
