@@ -56,6 +56,19 @@ fn drain(logs: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
     out
 }
 
+/// Waits for `child` to exit (15 s at most) and asserts that it exited 0; a failure shows
+/// the log it wrote.
+async fn assert_exits_cleanly(
+    child: &mut Child,
+    logs: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{}", drain(logs));
+}
+
 fn sigterm(child: &Child) {
     let pid = child.id().expect("running").to_string();
     let status = std::process::Command::new("kill")
@@ -101,11 +114,7 @@ async fn run_without_config_serves_whoami_on_8080() {
     assert_eq!(v["method"], "GET");
     assert_eq!(v["router"], "whoami");
     sigterm(&child);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status:?}\n{}", drain(&mut logs));
+    assert_exits_cleanly(&mut child, &mut logs).await;
 }
 
 #[tokio::test]
@@ -122,11 +131,7 @@ async fn sigterm_as_soon_as_ready_stops_cleanly() {
         let static_path = dir.path().join("static.yml");
         let (mut child, _, mut logs) = run(&["--config", static_path.to_str().unwrap()]).await;
         sigterm(&child);
-        let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "{status:?}\n{}", drain(&mut logs));
+        assert_exits_cleanly(&mut child, &mut logs).await;
     }
 }
 
@@ -145,7 +150,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     );
     std::fs::write(dir.path().join("dynamic.yml"), dynamic).unwrap();
     let config = dir.path().join("static.yml");
-    let (mut child, url, _logs) = run(&["--config", config.to_str().unwrap()]).await;
+    let (mut child, url, mut logs) = run(&["--config", config.to_str().unwrap()]).await;
     let slow =
         tokio::spawn(async move { get(&http1_client(), &format!("{url}/delay/1000")).await });
     wasmgate_test_harness::wait_for(|| async { be.requests() == 1 }, Duration::from_secs(5))
@@ -154,11 +159,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     sigterm(&child);
     let (status, _, _) = slow.await.unwrap().expect("in-flight request completes");
     assert_eq!(status, 200);
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success());
+    assert_exits_cleanly(&mut child, &mut logs).await;
 }
 
 #[test]

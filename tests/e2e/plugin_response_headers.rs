@@ -2,16 +2,12 @@
 //! gateway when the response passes back through the plugin, on the service's response or
 //! the plugin's own, in chain order, before the plugin's response phase.
 
-use crate::support::{TestGateway, lb};
+use crate::support::{TestGateway, get_with, lb};
 use wasmgate_guest_plugins as guests;
-use wasmgate_test_harness::{BACKEND_HEADER, HttpBackend, empty, send};
+use wasmgate_test_harness::{BACKEND_HEADER, HttpBackend, send};
 
 fn probe(host: &str, headers: &[(&str, &str)]) -> http::Request<wasmgate_test_harness::Body> {
-    let mut b = http::Request::get(format!("http://{host}/"));
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    b.body(empty()).unwrap()
+    get_with(&format!("http://{host}/"), headers)
 }
 
 fn value<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,20 +1,12 @@
 //! WebAssembly plugins in the request path, built from source: what they change, what they
 //! remember, how they fail, and how they reload.
 
-use crate::support::{TestGateway, lb};
+use crate::support::{TestGateway, get_with, lb};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmgate_guest_plugins as guests;
-use wasmgate_test_harness::{BACKEND_HEADER, HttpBackend, empty, get, send, wait_for};
-
-fn req(uri: &str, headers: &[(&str, &str)]) -> http::Request<wasmgate_test_harness::Body> {
-    let mut b = http::Request::get(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    b.body(empty()).unwrap()
-}
+use wasmgate_test_harness::{BACKEND_HEADER, HttpBackend, get, send, wait_for};
 
 #[tokio::test]
 async fn plugins_change_requests_and_responses_keep_state_and_route() {
@@ -90,29 +82,47 @@ plugins:
     }
 
     for i in 0..4 {
-        let (status, _, _) = send(&client, req("http://limited.test/", &[("x-api-key", "a")]))
-            .await
-            .unwrap();
+        let (status, _, _) = send(
+            &client,
+            get_with("http://limited.test/", &[("x-api-key", "a")]),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             status,
             if i < 3 { 200 } else { 429 },
             "request {i} of key a"
         );
     }
-    let (status, _, _) = send(&client, req("http://limited.test/", &[("x-api-key", "b")]))
-        .await
-        .unwrap();
+    let (status, _, _) = send(
+        &client,
+        get_with("http://limited.test/", &[("x-api-key", "b")]),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "another key has its own budget");
 
-    let (_, h, _) = send(&client, req("http://app.test/", &[("x-canary", "yes")]))
-        .await
-        .unwrap();
+    let (_, h, _) = send(
+        &client,
+        get_with("http://app.test/", &[("x-canary", "yes")]),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         h[BACKEND_HEADER], "canary",
         "the route matcher plugin picked the canary"
     );
     let (_, h, _) = get(&client, "http://app.test/").await.unwrap();
     assert_eq!(h[BACKEND_HEADER], "main");
+}
+
+/// Three concurrent GETs of `url` (a slow service, to see how many a plugin's instances serve).
+async fn three_at_once(
+    client: &wasmgate_test_harness::HttpClient,
+    url: &str,
+) -> Vec<(http::StatusCode, http::HeaderMap, bytes::Bytes)> {
+    let calls = (0..3).map(|_| async move { get(client, url).await.unwrap() });
+    futures_util::future::join_all(calls).await
 }
 
 #[tokio::test]
@@ -207,12 +217,7 @@ plugins:
         ("rewrite.test", 3),
     ];
     for (host, want_ok) in hosts {
-        let calls = (0..3).map(|_| {
-            let client = client.clone();
-            let url = format!("http://{host}/delay/400");
-            async move { get(&client, &url).await.unwrap() }
-        });
-        let responses = futures_util::future::join_all(calls).await;
+        let responses = three_at_once(&client, &format!("http://{host}/delay/400")).await;
         let statuses: Vec<u16> = responses.iter().map(|r| r.0.as_u16()).collect();
         let ok = statuses.iter().filter(|s| **s == 200).count();
         assert_eq!(ok, want_ok, "{host}: {statuses:?}");
@@ -572,12 +577,8 @@ async fn a_manifest_may_lend_instances_per_call_and_the_configuration_decides() 
     let gw = TestGateway::with_static(&static_cfg, &config("")).await;
     let client = gw.client();
     let served = || async {
-        let calls = (0..3).map(|_| {
-            let client = client.clone();
-            async move { get(&client, "http://a.test/delay/400").await.unwrap().0 }
-        });
-        let statuses = futures_util::future::join_all(calls).await;
-        statuses.iter().filter(|s| **s == 200).count()
+        let responses = three_at_once(&client, "http://a.test/delay/400").await;
+        responses.iter().filter(|r| r.0 == 200).count()
     };
     assert_eq!(served().await, 3, "the manifest lends per call");
     gw.write_dynamic(&config("    instancePerRequest: true\n"));
@@ -794,7 +795,7 @@ plugins:
     assert_eq!(status, 401, "no token");
     let (status, _, body) = send(
         &client,
-        req("http://auth.test/", &[("authorization", "Bearer t0k3n")]),
+        get_with("http://auth.test/", &[("authorization", "Bearer t0k3n")]),
     )
     .await
     .unwrap();
@@ -813,7 +814,7 @@ plugins:
     // A host off the allowlist is refused by the host: the plugin answers 503.
     let (status, _, _) = send(
         &client,
-        req(
+        get_with(
             "http://unlisted.test/",
             &[("authorization", "Bearer t0k3n")],
         ),

@@ -105,3 +105,12 @@ pub fn lb(name: &str, urls: &[&str]) -> String {
     }
     s
 }
+
+/// A bodiless GET of `uri` with `headers`.
+pub fn get_with(uri: &str, headers: &[(&str, &str)]) -> http::Request<wasmgate_test_harness::Body> {
+    let mut b = http::Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(wasmgate_test_harness::empty()).unwrap()
+}
